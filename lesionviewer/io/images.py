@@ -1,0 +1,417 @@
+"""Opening photos and masks from disk, as the clinician took them.
+
+Every photo comes out as one ``HxWx3 uint8 RGB`` array, displayed the way the camera meant it
+(EXIF orientation applied in memory; the file on disk is never rewritten). Every failure is an
+:class:`ImageLoadError` whose text is one sentence naming the file, fit for a message box.
+
+Pixel convention used throughout lesionviewer: pixel (row i, column j) covers
+``[j, j + 1) x [i, i + 1)`` in full-resolution image coordinates (x right, y down).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pillow_heif
+from PIL import Image, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+pillow_heif.register_heif_opener()
+
+#: Suffixes :func:`find_images` lists (lower case). :func:`load_image` sniffs the contents, so a
+#: PNG misnamed ``.jpg`` still opens.
+SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".heic", ".heif")
+
+#: Above this many pixels an image is refused (a 120 MP RGB photo is 360 MB in memory).
+MAX_PIXELS = 120_000_000
+
+#: Name endings of ground-truth masks (ISIC ``_segmentation``, our samples ``_mask``).
+MASK_NAME_ENDINGS = ("_mask", "_segmentation")
+#: Name endings of files lesionviewer itself writes next to photos or into export folders.
+OWN_FILE_ENDINGS = (".lesionviewer", ".lesionviewer-mask", "_probability", "_variance", "_overlay")
+#: Folders lesionviewer writes (cache, exports) that :func:`find_images` never enters.
+OWN_FOLDER_NAMES = ("lesionviewer-cache", "lesionviewer-export")
+
+_EXIF_ORIENTATION = 0x0112
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+class ImageLoadError(Exception):
+    """A photo or mask could not be opened; ``str(error)`` is one sentence naming the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedImage:
+    """A photo ready for display and analysis.
+
+    rgb: HxWx3 uint8 RGB, C-contiguous, orientation already applied (H = height, W = width).
+    path: the file it came from.
+    source_format: the decoder's name for the contents, e.g. "JPEG", "PNG", "TIFF", "HEIF".
+    bit_depth: bits per channel in the file (8 or 16; 1 for bilevel, 32 for float TIFF).
+    exif_orientation: the EXIF orientation tag found (1..8; 1 = stored upright).
+    width, height: of ``rgb``, i.e. after orientation.
+    """
+
+    rgb: np.ndarray
+    path: Path
+    source_format: str
+    bit_depth: int
+    exif_orientation: int
+    width: int
+    height: int
+
+
+def load_image(path: str | os.PathLike) -> LoadedImage:
+    """Decode one photo to ``HxWx3 uint8 RGB`` at full resolution.
+
+    Handles JPEG, PNG, TIFF (8 and 16 bit), BMP, WebP and HEIC/HEIF. Grayscale becomes RGB,
+    alpha is composited on white, CMYK and palette images are converted to RGB, 16-bit values
+    are scaled to 8 bit over the full range (``round(v * 255 / 65535)``). Only the first frame
+    of a multi-page file is read. Colour profiles are not applied.
+
+    Raises ImageLoadError for a missing, empty, unreadable, damaged or non-image file, or one
+    with more than :data:`MAX_PIXELS` pixels.
+    """
+    path = Path(path)
+    _check_readable_file(path)
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        loaded = _load_tiff_with_tifffile(path)
+        if loaded is not None:
+            return loaded
+    with _open_pil(path) as im:
+        source_format = im.format or "unknown"
+        # pillow-heif applies the HEIF rotation itself and records what the EXIF tag said.
+        if "original_orientation" in im.info:
+            orientation, already_applied = int(im.info["original_orientation"] or 1), True
+        else:
+            orientation, already_applied = _exif_orientation(im), False
+        try:
+            if _png_bit_depth(path) == 16 and im.mode in ("RGB", "RGBA"):
+                array, bit_depth = _png16_with_cv2(path), 16
+            else:
+                im.load()
+                array, bit_depth = _pil_to_rgb(im), _pil_bit_depth(im)
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise _damaged(path, exc) from exc
+    if not already_applied:
+        array = apply_orientation(array, orientation)
+    rgb = np.ascontiguousarray(array)
+    return LoadedImage(rgb, path, source_format, bit_depth, orientation, rgb.shape[1], rgb.shape[0])
+
+
+def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored ``HxW[xC]`` array upright according to an EXIF orientation tag (1..8).
+
+    Matches ``PIL.ImageOps.exif_transpose``; unknown tag values leave the array as it is.
+    """
+    if orientation == 2:
+        return array[:, ::-1]
+    if orientation == 3:
+        return array[::-1, ::-1]
+    if orientation == 4:
+        return array[::-1]
+    if orientation == 5:
+        return array.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(array, k=-1)
+    if orientation == 7:
+        return np.rot90(array, k=2).swapaxes(0, 1)
+    if orientation == 8:
+        return np.rot90(array, k=1)
+    return array
+
+
+def load_mask(path: str | os.PathLike, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read a lesion mask as ``HxW bool`` (True = lesion).
+
+    Accepts 0/255 (or 0/1) grayscale, palette (index > 0 is lesion), RGB (any channel >= 128)
+    and 16-bit masks. When ``shape`` ((H, W) or (H, W, C)) differs from the file's size the
+    mask is resized with nearest-neighbour sampling. Raises ImageLoadError on a bad file.
+    """
+    path = Path(path)
+    _check_readable_file(path)
+    with _open_pil(path) as im:
+        try:
+            im.load()
+            if im.mode == "P":
+                values = np.asarray(im) > 0
+            elif im.mode == "1":
+                values = np.asarray(im).astype(bool)
+            else:
+                values = _mask_from_levels(np.asarray(im))
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise _damaged(path, exc) from exc
+    mask = np.ascontiguousarray(values, dtype=bool)
+    if shape is not None and tuple(shape[:2]) != mask.shape:
+        height, width = int(shape[0]), int(shape[1])
+        resized = cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+        mask = resized.astype(bool)
+    return mask
+
+
+def _mask_from_levels(levels: np.ndarray) -> np.ndarray:
+    if levels.ndim == 3:
+        channels = levels.shape[2]
+        levels = levels[..., :3] if channels >= 3 else levels[..., :1]
+        levels = levels.max(axis=2)
+    top = float(levels.max()) if levels.size else 0.0
+    if top <= 1:
+        return levels > 0
+    half = 32768 if levels.dtype in (np.uint16, np.int32) and top > 255 else 128
+    return levels >= half
+
+
+def find_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Photos under ``folder`` (sub-folders too when ``recursive``), in natural name order.
+
+    Lists files with a :data:`SUPPORTED_SUFFIXES` suffix and skips ground-truth masks
+    (``*_mask.*``, ``*_segmentation.*``), lesionviewer's own sidecars and exports
+    (``*.lesionviewer*``, ``*_probability``, ``*_variance``, ``*_overlay``), hidden files and
+    hidden or lesionviewer folders. Unreadable sub-folders are skipped with a logged warning.
+    Raises NotADirectoryError (clear text) when ``folder`` is not an existing folder.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotADirectoryError(f"'{root}' is not a folder that exists.")
+    found: list[Path] = []
+
+    def warn(error: OSError) -> None:
+        log.warning("skipping %s: %s", error.filename, error.strerror)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=warn):
+        if recursive:
+            dirnames[:] = [d for d in dirnames if not _is_skipped_folder(d)]
+        else:
+            dirnames[:] = []
+        found.extend(Path(dirpath) / name for name in filenames if _is_photo_name(name))
+    return sorted(found, key=lambda p: _natural_key(p.relative_to(root)))
+
+
+def reference_mask_for(image_path: str | os.PathLike) -> Path | None:
+    """The ground-truth mask next to a photo (``<stem>_mask.png``, then
+    ``<stem>_segmentation.png``), or None when there is none."""
+    image_path = Path(image_path)
+    for ending in MASK_NAME_ENDINGS:
+        candidate = image_path.with_name(image_path.stem + ending + ".png")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _is_photo_name(name: str) -> bool:
+    if name.startswith("."):
+        return False
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() not in SUPPORTED_SUFFIXES:
+        return False
+    stem = stem.lower()
+    return not stem.endswith(MASK_NAME_ENDINGS + OWN_FILE_ENDINGS)
+
+
+def _is_skipped_folder(name: str) -> bool:
+    return name.startswith(".") or name.lower() in OWN_FOLDER_NAMES or name == "__pycache__"
+
+
+def _natural_key(relative: Path) -> list:
+    """Sort "img2" before "img10", case-insensitively, folder by folder."""
+    key = []
+    for part in relative.parts:
+        key.append([int(t) if t.isdigit() else t.casefold() for t in re.split(r"(\d+)", part)])
+    return key
+
+
+def _check_readable_file(path: Path) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageLoadError(f"Cannot open '{path.name}': the file does not exist ({path}).") from None
+    except OSError as exc:
+        raise ImageLoadError(f"Cannot open '{path.name}': {exc.strerror or exc} ({path}).") from exc
+    if path.is_dir():
+        raise ImageLoadError(f"Cannot open '{path.name}': it is a folder, not an image file.")
+    if info.st_size == 0:
+        raise ImageLoadError(f"Cannot open '{path.name}': the file is empty (0 bytes).")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except PermissionError:
+        raise ImageLoadError(f"Cannot open '{path.name}': permission to read it was denied.") from None
+    except OSError as exc:
+        raise ImageLoadError(f"Cannot open '{path.name}': {exc.strerror or exc}.") from exc
+
+
+def _open_pil(path: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise _too_large(path, None) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(
+            f"Cannot open '{path.name}': it is not an image in a supported format "
+            f"({', '.join(s.lstrip('.').upper() for s in SUPPORTED_SUFFIXES)})."
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise _damaged(path, exc) from exc
+    width, height = im.size
+    if width * height > MAX_PIXELS:
+        im.close()
+        raise _too_large(path, (width, height))
+    if width == 0 or height == 0:
+        im.close()
+        raise ImageLoadError(f"Cannot open '{path.name}': the image has no pixels.")
+    return im
+
+
+def _too_large(path: Path, size: tuple[int, int] | None) -> ImageLoadError:
+    dims = f" ({size[0]} x {size[1]} = {size[0] * size[1] / 1e6:.0f} megapixels)" if size else ""
+    return ImageLoadError(
+        f"Cannot open '{path.name}': the image is too large{dims}; "
+        f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels."
+    )
+
+
+def _damaged(path: Path, exc: BaseException) -> ImageLoadError:
+    log.debug("decoding %s failed: %r", path, exc)
+    return ImageLoadError(f"Cannot open '{path.name}': the file is damaged or incomplete ({exc}).")
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    try:
+        value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block must not stop the photo from opening
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _pil_bit_depth(im: Image.Image) -> int:
+    if im.mode == "1":
+        return 1
+    if im.mode.startswith("I;16"):
+        return 16
+    if im.mode in ("I", "F"):
+        return 32
+    return 8
+
+
+def _pil_to_rgb(im: Image.Image) -> np.ndarray:
+    """HxWx3 uint8 RGB from any Pillow mode (first frame)."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        gray = _scale_to_uint8(np.asarray(im), mode)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    if has_alpha:
+        rgba = np.asarray(im.convert("RGBA"))
+        return _composite_on_white(rgba)
+    return np.array(im.convert("RGB"))
+
+
+def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    if values.dtype == np.uint8:
+        return values
+    if mode == "F" or values.dtype.kind == "f":
+        finite = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = finite.max() if finite.size else 1.0
+        scale = 255.0 if top <= 1.0 else 255.0 / top
+        return np.clip(np.rint(finite * scale), 0, 255).astype(np.uint8)
+    if mode == "I" and values.size and values.max() <= 255 and values.min() >= 0:
+        return values.astype(np.uint8)
+    wide = np.clip(values.astype(np.int64), 0, 65535)
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """HxWx4 (uint8 or uint16) -> HxWx3 uint8 over a white background."""
+    if rgba.dtype == np.uint16:
+        rgba = ((rgba.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    alpha = rgba[..., 3:4].astype(np.uint16)
+    if alpha.min() == 255:
+        return np.ascontiguousarray(rgba[..., :3])
+    color = rgba[..., :3].astype(np.uint16)
+    blended = (color * alpha + 255 * (255 - alpha) + 127) // 255
+    return blended.astype(np.uint8)
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    """The bit depth in a PNG header, or None for any other file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(25)
+    except OSError:
+        return None
+    if len(head) == 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
+def _png16_with_cv2(path: Path) -> np.ndarray:
+    """16-bit colour PNGs: Pillow would drop the low byte, OpenCV keeps all 16 bits."""
+    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with Unicode paths
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3:
+        raise ValueError("16-bit PNG could not be decoded")
+    if decoded.shape[2] == 4:
+        return _composite_on_white(decoded[..., [2, 1, 0, 3]])
+    return _scale_to_uint8(decoded[..., ::-1], "I;16")
+
+
+def _load_tiff_with_tifffile(path: Path) -> LoadedImage | None:
+    """Plain grayscale/RGB TIFFs keep full 16-bit precision this way; None -> let Pillow try."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            photometric = page.photometric
+            if photometric not in (
+                tifffile.PHOTOMETRIC.MINISBLACK,
+                tifffile.PHOTOMETRIC.MINISWHITE,
+                tifffile.PHOTOMETRIC.RGB,
+            ):
+                return None
+            width, height = int(page.imagewidth), int(page.imagelength)
+            if width * height > MAX_PIXELS:
+                raise _too_large(path, (width, height))
+            tag = page.tags.get(274)  # TIFF Orientation uses the same 1..8 codes as EXIF
+            orientation = int(tag.value) if tag is not None else 1
+            array = page.asarray()
+            bit_depth = int(page.bitspersample)
+            extrasamples = tuple(page.extrasamples or ())
+            planar_separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # codec missing, odd layout, not really a TIFF: Pillow decides
+        log.debug("tifffile could not read %s (%r); trying Pillow", path, exc)
+        return None
+    if planar_separate and array.ndim == 3:
+        array = np.moveaxis(array, 0, -1)
+    if array.ndim != 2 and not (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4)):
+        return None
+    if array.dtype.kind not in "uif" or array.dtype.itemsize > 4:
+        return None
+    if array.dtype == np.uint8 or array.dtype == np.uint16:
+        eight = array if array.dtype == np.uint8 else _scale_to_uint8(array, "I;16")
+    else:
+        eight = _scale_to_uint8(array, "F" if array.dtype.kind == "f" else "I")
+    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        eight = 255 - eight
+    if eight.ndim == 2:
+        eight = eight[:, :, None]
+    channels = eight.shape[2]
+    has_alpha = bool(extrasamples) and channels in (2, 4)
+    color = eight[..., :3] if channels >= 3 else np.repeat(eight[..., :1], 3, axis=2)
+    if has_alpha:
+        rgba = np.concatenate([color, eight[..., -1:]], axis=2)
+        color = _composite_on_white(rgba)
+    rgb = np.ascontiguousarray(apply_orientation(color, orientation if 1 <= orientation <= 8 else 1))
+    return LoadedImage(rgb, path, "TIFF", bit_depth, orientation, rgb.shape[1], rgb.shape[0])
