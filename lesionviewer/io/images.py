@@ -22,6 +22,15 @@ import numpy as np
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
+from lesionviewer.io.pixels import (
+    PixelLimitExceeded,
+    pil_bit_depth,
+    pil_to_rgb,
+    png16_to_rgb,
+    png_bit_depth,
+    read_plain_tiff,
+)
+
 log = logging.getLogger(__name__)
 
 pillow_heif.register_heif_opener()
@@ -83,24 +92,31 @@ def load_image(path: str | os.PathLike) -> LoadedImage:
     path = Path(path)
     _check_readable_file(path)
     if path.suffix.lower() in _TIFF_SUFFIXES:
-        loaded = _load_tiff_with_tifffile(path)
-        if loaded is not None:
-            return loaded
+        try:
+            plain = read_plain_tiff(path, MAX_PIXELS)
+        except PixelLimitExceeded as exc:
+            raise _too_large(path, (exc.width, exc.height)) from None
+        if plain is not None:
+            stored, bit_depth, orientation = plain
+            rgb = np.ascontiguousarray(apply_orientation(stored, orientation))
+            return LoadedImage(rgb, path, "TIFF", bit_depth, orientation, rgb.shape[1], rgb.shape[0])
     with _open_pil(path) as im:
         source_format = im.format or "unknown"
+        try:
+            if png_bit_depth(path) == 16 and im.mode in ("RGB", "RGBA"):
+                array, bit_depth = png16_to_rgb(path), 16
+            else:
+                im.load()
+                array, bit_depth = pil_to_rgb(im), pil_bit_depth(im)
+        except MemoryError:
+            raise ImageLoadError(f"Cannot open '{path.name}': not enough memory to decode it.") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise _damaged(path, exc) from exc
         # pillow-heif applies the HEIF rotation itself and records what the EXIF tag said.
         if "original_orientation" in im.info:
             orientation, already_applied = int(im.info["original_orientation"] or 1), True
         else:
             orientation, already_applied = _exif_orientation(im), False
-        try:
-            if _png_bit_depth(path) == 16 and im.mode in ("RGB", "RGBA"):
-                array, bit_depth = _png16_with_cv2(path), 16
-            else:
-                im.load()
-                array, bit_depth = _pil_to_rgb(im), _pil_bit_depth(im)
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise _damaged(path, exc) from exc
     if not already_applied:
         array = apply_orientation(array, orientation)
     rgb = np.ascontiguousarray(array)
@@ -262,14 +278,19 @@ def _open_pil(path: Path) -> Image.Image:
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise _damaged(path, exc) from exc
-    width, height = im.size
-    if width * height > MAX_PIXELS:
+    try:
+        _check_size(path, *im.size)
+    except ImageLoadError:
         im.close()
-        raise _too_large(path, (width, height))
-    if width == 0 or height == 0:
-        im.close()
-        raise ImageLoadError(f"Cannot open '{path.name}': the image has no pixels.")
+        raise
     return im
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise _too_large(path, (width, height))
+    if width <= 0 or height <= 0:
+        raise ImageLoadError(f"Cannot open '{path.name}': the image has no pixels.")
 
 
 def _too_large(path: Path, size: tuple[int, int] | None) -> ImageLoadError:
@@ -293,125 +314,3 @@ def _exif_orientation(im: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _pil_bit_depth(im: Image.Image) -> int:
-    if im.mode == "1":
-        return 1
-    if im.mode.startswith("I;16"):
-        return 16
-    if im.mode in ("I", "F"):
-        return 32
-    return 8
-
-
-def _pil_to_rgb(im: Image.Image) -> np.ndarray:
-    """HxWx3 uint8 RGB from any Pillow mode (first frame)."""
-    mode = im.mode
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        gray = _scale_to_uint8(np.asarray(im), mode)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
-    if has_alpha:
-        rgba = np.asarray(im.convert("RGBA"))
-        return _composite_on_white(rgba)
-    return np.array(im.convert("RGB"))
-
-
-def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
-    if values.dtype == np.uint8:
-        return values
-    if mode == "F" or values.dtype.kind == "f":
-        finite = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        top = finite.max() if finite.size else 1.0
-        scale = 255.0 if top <= 1.0 else 255.0 / top
-        return np.clip(np.rint(finite * scale), 0, 255).astype(np.uint8)
-    if mode == "I" and values.size and values.max() <= 255 and values.min() >= 0:
-        return values.astype(np.uint8)
-    wide = np.clip(values.astype(np.int64), 0, 65535)
-    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
-
-
-def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
-    """HxWx4 (uint8 or uint16) -> HxWx3 uint8 over a white background."""
-    if rgba.dtype == np.uint16:
-        rgba = ((rgba.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    alpha = rgba[..., 3:4].astype(np.uint16)
-    if alpha.min() == 255:
-        return np.ascontiguousarray(rgba[..., :3])
-    color = rgba[..., :3].astype(np.uint16)
-    blended = (color * alpha + 255 * (255 - alpha) + 127) // 255
-    return blended.astype(np.uint8)
-
-
-def _png_bit_depth(path: Path) -> int | None:
-    """The bit depth in a PNG header, or None for any other file."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(25)
-    except OSError:
-        return None
-    if len(head) == 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return head[24]
-    return None
-
-
-def _png16_with_cv2(path: Path) -> np.ndarray:
-    """16-bit colour PNGs: Pillow would drop the low byte, OpenCV keeps all 16 bits."""
-    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with Unicode paths
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3:
-        raise ValueError("16-bit PNG could not be decoded")
-    if decoded.shape[2] == 4:
-        return _composite_on_white(decoded[..., [2, 1, 0, 3]])
-    return _scale_to_uint8(decoded[..., ::-1], "I;16")
-
-
-def _load_tiff_with_tifffile(path: Path) -> LoadedImage | None:
-    """Plain grayscale/RGB TIFFs keep full 16-bit precision this way; None -> let Pillow try."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
-            photometric = page.photometric
-            if photometric not in (
-                tifffile.PHOTOMETRIC.MINISBLACK,
-                tifffile.PHOTOMETRIC.MINISWHITE,
-                tifffile.PHOTOMETRIC.RGB,
-            ):
-                return None
-            width, height = int(page.imagewidth), int(page.imagelength)
-            if width * height > MAX_PIXELS:
-                raise _too_large(path, (width, height))
-            tag = page.tags.get(274)  # TIFF Orientation uses the same 1..8 codes as EXIF
-            orientation = int(tag.value) if tag is not None else 1
-            array = page.asarray()
-            bit_depth = int(page.bitspersample)
-            extrasamples = tuple(page.extrasamples or ())
-            planar_separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
-    except ImageLoadError:
-        raise
-    except Exception as exc:  # codec missing, odd layout, not really a TIFF: Pillow decides
-        log.debug("tifffile could not read %s (%r); trying Pillow", path, exc)
-        return None
-    if planar_separate and array.ndim == 3:
-        array = np.moveaxis(array, 0, -1)
-    if array.ndim != 2 and not (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4)):
-        return None
-    if array.dtype.kind not in "uif" or array.dtype.itemsize > 4:
-        return None
-    if array.dtype == np.uint8 or array.dtype == np.uint16:
-        eight = array if array.dtype == np.uint8 else _scale_to_uint8(array, "I;16")
-    else:
-        eight = _scale_to_uint8(array, "F" if array.dtype.kind == "f" else "I")
-    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
-        eight = 255 - eight
-    if eight.ndim == 2:
-        eight = eight[:, :, None]
-    channels = eight.shape[2]
-    has_alpha = bool(extrasamples) and channels in (2, 4)
-    color = eight[..., :3] if channels >= 3 else np.repeat(eight[..., :1], 3, axis=2)
-    if has_alpha:
-        rgba = np.concatenate([color, eight[..., -1:]], axis=2)
-        color = _composite_on_white(rgba)
-    rgb = np.ascontiguousarray(apply_orientation(color, orientation if 1 <= orientation <= 8 else 1))
-    return LoadedImage(rgb, path, "TIFF", bit_depth, orientation, rgb.shape[1], rgb.shape[0])

@@ -1,0 +1,147 @@
+"""Pixel conversions behind :func:`lesionviewer.io.images.load_image`: any decoded layout to
+``HxWx3 uint8 RGB``. Kept apart so images.py reads as the loading policy only."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+def pil_bit_depth(im: Image.Image) -> int:
+    if im.mode == "1":
+        return 1
+    if im.mode.startswith("I;16"):
+        return 16
+    if im.mode in ("I", "F"):
+        return 32
+    return 8
+
+
+def pil_to_rgb(im: Image.Image) -> np.ndarray:
+    """HxWx3 uint8 RGB from any Pillow mode (first frame)."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        gray = scale_to_uint8(np.asarray(im), mode)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    if has_alpha:
+        rgba = np.asarray(im.convert("RGBA"))
+        return composite_on_white(rgba)
+    return np.array(im.convert("RGB"))
+
+
+def scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    if values.dtype == np.uint8:
+        return values
+    if mode == "F" or values.dtype.kind == "f":
+        finite = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = finite.max() if finite.size else 1.0
+        scale = 255.0 if top <= 1.0 else 255.0 / top
+        return np.clip(np.rint(finite * scale), 0, 255).astype(np.uint8)
+    if mode == "I" and values.size and values.max() <= 255 and values.min() >= 0:
+        return values.astype(np.uint8)
+    wide = np.clip(values.astype(np.int64), 0, 65535)
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """HxWx4 (uint8 or uint16) -> HxWx3 uint8 over a white background."""
+    if rgba.dtype == np.uint16:
+        rgba = ((rgba.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    alpha = rgba[..., 3:4].astype(np.uint16)
+    if alpha.min() == 255:
+        return np.ascontiguousarray(rgba[..., :3])
+    color = rgba[..., :3].astype(np.uint16)
+    blended = (color * alpha + 255 * (255 - alpha) + 127) // 255
+    return blended.astype(np.uint8)
+
+
+def png_bit_depth(path: Path) -> int | None:
+    """The bit depth in a PNG header, or None for any other file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(25)
+    except OSError:
+        return None
+    if len(head) == 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
+def png16_to_rgb(path: Path) -> np.ndarray:
+    """16-bit colour PNGs: Pillow would drop the low byte, OpenCV keeps all 16 bits."""
+    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with Unicode paths
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3:
+        raise ValueError("16-bit PNG could not be decoded")
+    if decoded.shape[2] == 4:
+        return composite_on_white(decoded[..., [2, 1, 0, 3]])
+    return scale_to_uint8(decoded[..., ::-1], "I;16")
+
+
+class PixelLimitExceeded(Exception):
+    """The image has more pixels than allowed; ``width`` and ``height`` say how many."""
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(f"{width} x {height} pixels")
+        self.width, self.height = width, height
+
+
+def read_plain_tiff(path: Path, max_pixels: int) -> tuple[np.ndarray, int, int] | None:
+    """Grayscale/RGB TIFFs via tifffile, keeping full 16-bit precision before scaling.
+
+    Returns (HxWx3 uint8 RGB as stored, not yet oriented; bits per sample; TIFF orientation
+    tag 1..8), or None when tifffile cannot or should not read it (palette, CMYK, YCbCr, a
+    missing codec): Pillow then tries. Raises PixelLimitExceeded above ``max_pixels``.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            photometric = page.photometric
+            if photometric not in (
+                tifffile.PHOTOMETRIC.MINISBLACK,
+                tifffile.PHOTOMETRIC.MINISWHITE,
+                tifffile.PHOTOMETRIC.RGB,
+            ):
+                return None
+            width, height = int(page.imagewidth), int(page.imagelength)
+            if width * height > max_pixels:
+                raise PixelLimitExceeded(width, height)
+            tag = page.tags.get(274)  # TIFF Orientation uses the same 1..8 codes as EXIF
+            orientation = int(tag.value) if tag is not None else 1
+            array = page.asarray()
+            bit_depth = int(page.bitspersample)
+            extrasamples = tuple(page.extrasamples or ())
+            planar_separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+    except PixelLimitExceeded:
+        raise
+    except Exception as exc:  # codec missing, odd layout, not really a TIFF: Pillow decides
+        log.debug("tifffile could not read %s (%r); trying Pillow", path, exc)
+        return None
+    if planar_separate and array.ndim == 3:
+        array = np.moveaxis(array, 0, -1)
+    if array.ndim != 2 and not (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4)):
+        return None
+    if array.dtype.kind not in "uif" or array.dtype.itemsize > 4:
+        return None
+    if array.dtype == np.uint8 or array.dtype == np.uint16:
+        eight = array if array.dtype == np.uint8 else scale_to_uint8(array, "I;16")
+    else:
+        eight = scale_to_uint8(array, "F" if array.dtype.kind == "f" else "I")
+    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        eight = 255 - eight
+    if eight.ndim == 2:
+        eight = eight[:, :, None]
+    channels = eight.shape[2]
+    color = eight[..., :3] if channels >= 3 else np.repeat(eight[..., :1], 3, axis=2)
+    if extrasamples and channels in (2, 4):
+        color = composite_on_white(np.concatenate([color, eight[..., -1:]], axis=2))
+    return color, bit_depth, orientation if 1 <= orientation <= 8 else 1
