@@ -109,7 +109,9 @@ def hd95(pred: np.ndarray, ref: np.ndarray) -> float:
     if pred_empty or ref_empty:
         return float("nan")
     pred_edge, ref_edge = _boundary(pred), _boundary(ref)
-    pooled = np.concatenate([_distances_to(ref_edge, pred_edge), _distances_to(pred_edge, ref_edge)])
+    pooled = np.concatenate(
+        [_distances_to(ref_edge, pred_edge), _distances_to(pred_edge, ref_edge)]
+    )
     return float(np.percentile(pooled, 95))
 
 
