@@ -1,0 +1,59 @@
+"""The `lesionviewer` command: the desktop app by default, plus analyze, train and evaluate.
+
+Each sub-command's module is imported only when that command runs, so launching the app does
+not import the training code and `analyze` does not import Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "gui": ("lesionviewer.app.launch", "open the desktop app (the default)"),
+    "analyze": ("lesionviewer.analyze_cli", "segment images; write masks, maps and JSON"),
+    "evaluate": ("lesionviewer.training.evaluate", "measure a model on data with expert masks"),
+}
+TRAIN_COMMANDS = {
+    "backbone": ("lesionviewer.training.backbone", "the class-conditional DDPM"),
+    "heads": ("lesionviewer.training.heads", "probe ensemble, malignancy head, DiffSeg and CRF settings"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    from lesionviewer import __version__
+
+    p = argparse.ArgumentParser(
+        prog="lesionviewer",
+        description="Skin-lesion segmentation with a diffusion model. Without a command, opens the app.",
+        epilog="commands: " + ", ".join([*COMMANDS, "train backbone", "train heads"]),
+    )
+    p.add_argument("--version", action="version", version=f"lesionviewer {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help", "--version"):
+        _top_parser().parse_args(argv)
+        return 0
+    command = argv.pop(0) if argv and argv[0] in (*COMMANDS, "train") else "gui"
+    if command == "train":
+        if not argv or argv[0] not in TRAIN_COMMANDS:
+            print("usage: lesionviewer train {backbone,heads} ...", file=sys.stderr)
+            return 2
+        what = argv.pop(0)
+        module_name, help_text = TRAIN_COMMANDS[what]
+        prog = f"lesionviewer train {what}"
+    else:
+        module_name, help_text = COMMANDS[command]
+        prog = f"lesionviewer {command}"
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=prog, description=help_text)
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(argv)) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

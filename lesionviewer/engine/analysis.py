@@ -1,0 +1,126 @@
+"""Plain data records exchanged with the engine: settings in, progress out, one result out.
+
+Nothing here imports torch, so the GUI and the file formats can use these types cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+import numpy as np
+
+
+class Method(str, enum.Enum):
+    """How the per-sample masks are made."""
+
+    DIFFSEG = "diffseg"  # noise difference between lesion and healthy labels (DiffSeg)
+    PROBE = "probe"  # pixel-MLP ensemble on decoder features (FEDD)
+    FUSED = "fused"  # weighted mean of the two probabilities, per sample
+
+
+class AnalysisCancelled(Exception):
+    """Raised by :meth:`Analyzer.analyze` when its cancel check answers True between steps."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisSettings:
+    """What a user may change about one analysis. ``None`` fields take the model's defaults.
+
+    samples: number of timesteps (= sample masks), spread evenly over ``timestep_range``.
+    timestep_range: inclusive (first, last) diffusion step, e.g. (60, 150).
+    crf: refine every sample with DenseCRF.
+    method: see :class:`Method`.
+    threshold: consensus probability at or above which a pixel is lesion (0..1).
+    device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:1", "mps".
+    """
+
+    samples: int | None = None
+    timestep_range: tuple[int, int] | None = None
+    crf: bool | None = None
+    method: Method | None = None
+    threshold: float = 0.5
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["method"] = self.method.value if self.method else None
+        d["timestep_range"] = list(self.timestep_range) if self.timestep_range else None
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """One step of an analysis, as reported to the progress callback."""
+
+    step: int  # steps done so far, 0..total
+    total: int
+    stage: str  # human-readable, e.g. "denoiser forward pass", "DenseCRF 2/4"
+    elapsed_s: float
+
+    @property
+    def remaining_s(self) -> float | None:
+        if self.step <= 0:
+            return None
+        return self.elapsed_s / self.step * (self.total - self.step)
+
+
+@dataclasses.dataclass(frozen=True)
+class SkinTone:
+    """Individual typology angle of the non-lesion skin (Chardon et al. 1991) and its group."""
+
+    ita_degrees: float  # arctan((L* - 50) / b*) in degrees; NaN when no skin pixel was usable
+    group: str  # "very light", "light", "intermediate", "tan", "brown", "dark" or "unknown"
+    skin_pixels: int  # how many pixels the estimate rests on
+
+
+@dataclasses.dataclass
+class Analysis:
+    """The result of analysing one image. All maps are at the input's full resolution (HxW).
+
+    consensus_probability: HxW float32 in 0..1, mean of the sample masks.
+    consensus_mask: HxW bool, consensus_probability >= settings.threshold.
+    variance: HxW float32 in 0..0.25, per-pixel variance of the sample masks.
+    entropy: HxW float32 in 0..1 (bits), binary entropy of consensus_probability.
+    sample_masks: NxHxW bool, one refined mask per timestep.
+    timesteps: the N diffusion steps used, in sample order.
+    ged: Generalized Energy Distance among the samples (mean pairwise 1 - IoU), 0..1.
+    malignancy_probability: calibrated probability in 0..1, or None when the model has no head.
+    region: (x, y, w, h) in full-resolution pixels that was analysed, or None for the whole image.
+    timings: seconds per stage, plus "total".
+    """
+
+    consensus_probability: np.ndarray
+    consensus_mask: np.ndarray
+    variance: np.ndarray
+    entropy: np.ndarray
+    sample_masks: np.ndarray
+    timesteps: tuple[int, ...]
+    ged: float
+    malignancy_probability: float | None
+    skin_tone: SkinTone
+    model_id: str
+    device: str
+    settings: dict[str, Any]
+    timings: dict[str, float]
+    region: tuple[int, int, int, int] | None = None
+    seed: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready scalars (no maps)."""
+        return {
+            "model_id": self.model_id,
+            "device": self.device,
+            "ged": float(self.ged),
+            "malignancy_probability": None
+            if self.malignancy_probability is None
+            else float(self.malignancy_probability),
+            "skin_tone": dataclasses.asdict(self.skin_tone),
+            "lesion_fraction": float(self.consensus_mask.mean()),
+            "timesteps": list(self.timesteps),
+            "settings": self.settings,
+            "seed": self.seed,
+            "region": list(self.region) if self.region else None,
+            "seconds": dict(self.timings),
+        }

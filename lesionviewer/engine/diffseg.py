@@ -1,0 +1,99 @@
+"""DiffSeg (arXiv 2404.16474): a lesion map from the difference between the noise a
+class-conditional denoiser predicts under the lesion label and under the healthy-skin label.
+
+For one step t and one noise draw eps: x_t = q_sample(x_0, t, eps) (Ho et al. eq. 4), then
+    D_t(p) = sum_c |eps_theta(x_t, t, lesion)_c(p) - eps_theta(x_t, t, healthy)_c(p)|.
+Where the image looks like lesion, the two labels disagree about the noise. D_t is smoothed,
+scaled by its 99th percentile over the field of view, and thresholded at theta (or by Otsu).
+The difference lights the lesion's rim more than a large lesion's interior (shared/findings),
+so the thresholded mask has its holes filled; the dermoscope's dark vignette is masked out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import torch
+
+SOFTNESS = 0.1  # width of the sigmoid that turns the scaled difference into a probability
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffSegParams:
+    smoothing_sigma: float = 2.0  # in working-resolution pixels
+    threshold: float | None = None  # on the scaled difference (0..1); None = Otsu per map
+    fill_holes: bool = True
+    mask_vignette: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DiffSegParams:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def noise_difference(eps_lesion: torch.Tensor, eps_healthy: torch.Tensor) -> np.ndarray:
+    """(B,3,H,W) each -> (B,H,W) float32: per-pixel L1 over RGB of the two predictions."""
+    return (eps_lesion - eps_healthy).abs().sum(dim=1).float().cpu().numpy()
+
+
+def field_of_view(rgb: np.ndarray) -> np.ndarray:
+    """HxW bool: False on the dark dermoscope vignette (dark pixels connected to the border)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    dark = (grey < 35).astype(np.uint8)
+    n, labels = cv2.connectedComponents(dark, connectivity=8)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    vignette = np.isin(labels, border[border > 0])
+    return ~vignette
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """HxW bool with every background region not connected to the border filled."""
+    background = (~mask).astype(np.uint8)
+    n, labels = cv2.connectedComponents(background, connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.isin(labels, border[border > 0]) & (background > 0)
+    return ~outside
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """Otsu's threshold of values in 0..1 (256 bins)."""
+    hist, edges = np.histogram(np.clip(values, 0, 1), bins=256, range=(0.0, 1.0))
+    hist = hist.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mu0 = m0 / np.maximum(w0, 1)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def scaled_difference(difference: np.ndarray, params: DiffSegParams, valid: np.ndarray | None) -> np.ndarray:
+    """HxW raw difference -> HxW float32 in 0..1 (smoothed, over its 99th percentile in view)."""
+    d = difference.astype(np.float32)
+    if params.smoothing_sigma > 0:
+        d = cv2.GaussianBlur(d, (0, 0), params.smoothing_sigma)
+    inside = d[valid] if valid is not None and valid.any() else d.ravel()
+    scale = float(np.percentile(inside, 99)) or 1.0
+    d = np.clip(d / scale, 0, 1)
+    if valid is not None:
+        d[~valid] = 0.0
+    return d
+
+
+def difference_probability(difference: np.ndarray, params: DiffSegParams, valid: np.ndarray | None) -> np.ndarray:
+    """HxW raw noise difference -> HxW float32 lesion probability in 0..1.
+
+    p = sigmoid((D_scaled - theta) / SOFTNESS), so p >= 0.5 exactly where D_scaled >= theta;
+    holes of the thresholded region are raised to at least 0.5 + SOFTNESS when fill_holes is on.
+    """
+    d = scaled_difference(difference, params, valid)
+    theta = params.threshold if params.threshold is not None else otsu_threshold(d[valid] if valid is not None and valid.any() else d)
+    p = 1.0 / (1.0 + np.exp(-(d - theta) / SOFTNESS))
+    if params.fill_holes:
+        filled = fill_holes(p >= 0.5) & ~(p >= 0.5)
+        p = np.where(filled, np.maximum(p, 0.5 + SOFTNESS), p)
+    return p.astype(np.float32)

@@ -1,0 +1,1 @@
+"""Training, synthesis and evaluation. Imported by nothing in engine/, io/, edit/ or app/."""
