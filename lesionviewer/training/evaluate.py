@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from lesionviewer.engine.analysis import Analysis, AnalysisSettings, Method
+from lesionviewer.engine.analysis import Analysis, AnalysisSettings, Method, SkinTone
 from lesionviewer.io.images import ImageLoadError, load_image, load_mask
 from lesionviewer.training import metrics, report
 from lesionviewer.training.cases import CaseRecord, read_cases
@@ -81,11 +81,20 @@ class MethodTally:
         self.settings: dict[str, Any] | None = None
 
     def add(
-        self, case: CaseRecord, analysis: Analysis, reference: np.ndarray, seconds: float
+        self,
+        case: CaseRecord,
+        analysis: Analysis,
+        reference: np.ndarray,
+        seconds: float,
+        skin_tone: SkinTone | None = None,
     ) -> ImageScore:
-        """Score ``analysis`` against ``reference`` (HxW bool, same size as the analysis)."""
+        """Score ``analysis`` against ``reference`` (HxW bool, same size as the analysis).
+
+        skin_tone: the group to file the image under; default ``analysis.skin_tone``.
+        """
         predicted = analysis.consensus_mask
-        group = analysis.skin_tone.group
+        skin_tone = skin_tone or analysis.skin_tone
+        group = skin_tone.group
         self.error_auroc.setdefault(group, metrics.PooledAuroc()).add(
             analysis.variance, predicted != reference
         )
@@ -101,7 +110,7 @@ class MethodTally:
             malignancy_probability=None if probability is None else float(probability),
             malignant=case.malignant,
             skin_tone_group=group,
-            ita_degrees=float(analysis.skin_tone.ita_degrees),
+            ita_degrees=float(skin_tone.ita_degrees),
             seconds=seconds,
         )
         self.scores.append(score)
@@ -227,13 +236,18 @@ def evaluate_cases(
     *,
     settings: AnalysisSettings,
     seed: int,
-    overlay_method: str,
+    lead_method: str,
     overlays: report.OverlayStore | None = None,
 ) -> tuple[dict[str, MethodTally], list[dict[str, str]]]:
     """Run every method on every case, reading each image once.
 
     A case whose image or reference cannot be read is reported on stderr and returned in the
     skipped list ({"id", "reason"}); the rest go on. Returns (tally per method, skipped).
+
+    lead_method (the model's default method, if evaluated) drives the overlays and the running
+    Dice on the progress bar. The engine estimates skin tone from the skin outside its own
+    consensus, so it can differ a little between methods; every method files an image under
+    the group that ``lead_method`` (run first) found, so per-group rows compare the same images.
     """
     tallies = {name: MethodTally() for name in methods}
     skipped: list[dict[str, str]] = []
@@ -248,20 +262,22 @@ def evaluate_cases(
             bar.write(f"skipped {case.id}: {exc}", file=sys.stderr)
             skipped.append({"id": case.id, "reason": str(exc)})
             continue
-        for name in methods:
+        skin_tone = None
+        for name in sorted(methods, key=lambda name: name != lead_method):
             started = time.perf_counter()
             method_settings = dataclasses.replace(settings, method=Method(name))
             analysis = analyzer.analyze(rgb, settings=method_settings, seed=seed)
             seconds = time.perf_counter() - started
-            tallies[name].add(case, analysis, reference, seconds)
-            if overlays is not None and name == overlay_method:
+            skin_tone = skin_tone or analysis.skin_tone
+            tallies[name].add(case, analysis, reference, seconds, skin_tone)
+            if overlays is not None and name == lead_method:
                 panel = report.overlay_panel(
                     rgb, reference, analysis.consensus_mask, analysis.variance
                 )
                 overlays.add(case.id, panel)
-        running = tallies[overlay_method].scores
+        running = tallies[lead_method].scores
         if running:
-            bar.set_postfix(dice=f"{np.mean([s.dice for s in running]):.3f}")
+            bar.set_postfix(dice=f"{np.mean([s.dice for s in running]):.3f}", refresh=False)
     bar.close()
     return tallies, skipped
 
@@ -298,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
             methods,
             settings=settings,
             seed=args.seed,
-            overlay_method=overlay_method,
+            lead_method=overlay_method,
             overlays=overlays,
         )
         results = {name: tally.summary() for name, tally in tallies.items()}

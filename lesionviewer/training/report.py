@@ -40,7 +40,7 @@ def overlay_panel(
     # The reference is drawn wider and first, so where the outlines agree it shows as a green
     # rim on both sides of the magenta line instead of vanishing under it.
     for mask, colour, width in (
-        (reference, REFERENCE_BGR, 3 * thickness),
+        (reference, REFERENCE_BGR, 2 * thickness + 1),
         (prediction, PREDICTION_BGR, thickness),
     ):
         small = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)

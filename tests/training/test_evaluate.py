@@ -162,6 +162,22 @@ def test_per_group_and_per_image_rows(data_dir, tmp_path, monkeypatch):
         assert key in rows["a"]
 
 
+def test_every_method_files_an_image_under_the_default_methods_skin_tone(
+    data_dir, tmp_path, monkeypatch
+):
+    class ToneByMethod(FakeAnalyzer):
+        def analyze(self, rgb, settings=None, seed=0):
+            analysis = super().analyze(rgb, settings=settings, seed=seed)
+            if settings.method is Method.PROBE:  # probe's consensus leaves other skin visible
+                analysis.skin_tone = SkinTone(-50.0, "dark", 10)
+            return analysis
+
+    _, report, _ = _run(data_dir, tmp_path, monkeypatch, ToneByMethod())
+    groups = {name: list(figures["per_group"]) for name, figures in report["methods"].items()}
+    assert all(order == ["light", "dark"] for order in groups.values())
+    assert report["methods"]["probe"]["per_group"]["light"]["n"] == 2
+
+
 def test_unreadable_cases_are_skipped_not_fatal(data_dir, tmp_path, monkeypatch, capsys):
     code, report, _ = _run(data_dir, tmp_path, monkeypatch)
     assert code == 0
@@ -253,3 +269,72 @@ def test_hd95_undefined_is_null_and_left_out_of_the_mean(tmp_path, monkeypatch):
     assert diffseg["hd95_mean"] == 0.0 and diffseg["hd95_undefined"] == 1
     assert diffseg["dice_mean"] == 0.5
     assert not math.isnan(diffseg["dice_mean"])
+
+
+def _copy_case(source: Path, target: Path, case_id: str):
+    for name in (f"{case_id}.jpg", f"{case_id}_mask.png"):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes((source / name).read_bytes())
+
+
+def _synthetic_dermoscopy(folder: Path, case_id: str, size=(48, 64)):
+    """A brown ellipse on pink skin, with its exact mask."""
+    height, width = size
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = (205, 160, 150)
+    mask = np.zeros(size, np.uint8)
+    cv2.ellipse(mask, (width // 2, height // 2), (width // 4, height // 5), 0, 0, 360, 255, -1)
+    image[mask > 0] = (110, 70, 50)
+    cv2.imwrite(str(folder / f"{case_id}.jpg"), image[..., ::-1])
+    cv2.imwrite(str(folder / f"{case_id}_mask.png"), mask)
+
+
+def test_end_to_end_with_the_real_engine(tiny_model_dir, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _synthetic_dermoscopy(folder, "small")
+    _synthetic_dermoscopy(folder, "large", size=(90, 120))
+    (folder / "labels.csv").write_text("id,malignant\nsmall,1\nlarge,0\n")
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    out = tmp_path / "report.json"
+    args = parser.parse_args(
+        ["--data", str(folder), "--model", str(tiny_model_dir), "--out", str(out),
+         "--device", "cpu", "--no-crf"]
+    )
+    assert evaluate.run(args) == 0
+    report = json.loads(out.read_text(), parse_constant=pytest.fail)
+    assert report["n_cases"] == 2 and report["default_method"] == "fused"
+    assert list(report["methods"]) == ["diffseg", "probe", "fused"]
+    for figures in report["methods"].values():
+        assert figures["n"] == 2
+        assert figures["settings"]["crf"] is False
+        assert 0.0 <= figures["dice_mean"] <= 1.0
+        assert figures["malignancy_auroc"] in (0.0, 0.5, 1.0)  # one pair: right, tied or wrong
+        assert sum(group["n"] for group in figures["per_group"].values()) == 2
+    pictures = sorted(p.name.split("_")[0] for p in tmp_path.glob("report_overlays/*.png"))
+    assert pictures == ["best", "median", "worst"]
+    assert "## Results per method" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.data
+def test_real_samples_at_their_own_resolution(tiny_model_dir, shared_data, tmp_path):
+    samples = shared_data / "samples"
+    folder = tmp_path / "data"
+    _copy_case(samples, folder, "ISIC_0000068")
+    _copy_case(samples, folder, "ham10000-600x450/ISIC_0024311")
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    out = tmp_path / "out" / "report.json"
+    args = parser.parse_args(
+        ["--data", str(folder), "--model", str(tiny_model_dir), "--out", str(out),
+         "--device", "cpu", "--method", "probe", "--no-crf"]
+    )
+    assert evaluate.run(args) == 0
+    report = json.loads(out.read_text())
+    rows = report["methods"]["probe"]["per_image"]
+    assert [row["id"] for row in rows] == ["ISIC_0000068", "ham10000-600x450/ISIC_0024311"]
+    overlays = sorted(p.name for p in (out.parent / "report_overlays").glob("*.png"))
+    assert any("ham10000-600x450_ISIC_0024311" in name for name in overlays)
+    big = next(p for p in (out.parent / "report_overlays").glob("*ham10000*"))
+    assert cv2.imread(str(big)).shape == (384, 2 * 512 + 4, 3)  # 600x450 shown at 512x384
