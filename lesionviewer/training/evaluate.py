@@ -297,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         analyzer = load_analyzer(args.model, args.device)
-    except ModelError as exc:
+    except (ModelError, ValueError) as exc:  # ValueError: a --device this machine lacks
         print(f"lesionviewer evaluate: {exc}", file=sys.stderr)
         return 1
     default = analyzer.default_settings.method

@@ -236,6 +236,23 @@ def test_nothing_evaluated_exits_1(tmp_path, monkeypatch):
     assert _run(tmp_path / "missing", tmp_path, monkeypatch)[0] == 1
 
 
+def test_missing_model_or_device_is_one_clear_line(data_dir, tmp_path, monkeypatch, capsys):
+    from lesionviewer.engine.checkpoint import NoModelInstalled
+
+    for error in (NoModelInstalled("No lesionviewer model is installed."), ValueError("no CUDA")):
+
+        def fail(model, device, error=error):
+            raise error
+
+        parser = argparse.ArgumentParser()
+        evaluate.add_arguments(parser)
+        monkeypatch.setattr(evaluate, "load_analyzer", fail)
+        args = parser.parse_args(["--data", str(data_dir), "--out", str(tmp_path / "r.json")])
+        assert evaluate.run(args) == 1
+        assert capsys.readouterr().err.strip() == f"lesionviewer evaluate: {error}"
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_markdown_report_with_overlays(data_dir, tmp_path, monkeypatch):
     _, report, out = _run(data_dir, tmp_path, monkeypatch, None, "--method", "probe")
     markdown = out.with_suffix(".md").read_text()
