@@ -91,3 +91,17 @@ def patch_index(masks: np.ndarray, patch: int, stride: int, min_lesion: float) -
 
 def crop_patches(images: np.ndarray, corners: np.ndarray, patch: int) -> np.ndarray:
     return np.stack([images[n, y:y + patch, x:x + patch] for n, y, x in corners])
+
+
+def read_rgb(path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"cannot read {path}")
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def read_mask(path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise OSError(f"cannot read {path}")
+    return m > 127

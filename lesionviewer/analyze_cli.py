@@ -1,0 +1,111 @@
+"""`lesionviewer analyze PATH... --out DIR`: batch analysis without the GUI.
+
+Per image: ``<id>_consensus.png`` (uint8 0/255, the input's size), ``<id>_variance.png``
+(16-bit, variance x 4 scaled to 0..65535, since binary-sample variance is at most 0.25) and
+``<id>_analysis.json``. A reference ``<id>_mask.png`` beside an image adds its Dice and GED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lesionviewer import __version__
+from lesionviewer.engine import AnalysisSettings, Method
+from lesionviewer.engine.checkpoint import ModelError, find_default_model
+from lesionviewer.engine.uncertainty import ged
+from lesionviewer.io.export import save_map_png16, save_mask_png, write_json_atomic
+from lesionviewer.io.images import ImageLoadError, find_images, load_image, load_mask, reference_mask_for
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--out", required=True, help="folder for the results")
+    p.add_argument("--model", help="model folder (default: the shipped model)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--samples", type=int, help="number of sample masks (timesteps)")
+    p.add_argument("--timesteps", type=int, nargs=2, metavar=("FIRST", "LAST"), help="timestep range")
+    p.add_argument("--method", choices=[m.value for m in Method], help="default: the model's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-crf", action="store_true", help="skip DenseCRF refinement")
+    p.add_argument("--threshold", type=float, default=0.5, help="consensus probability for lesion")
+
+
+def collect(paths: list[str]) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(image path, case id) pairs, and one message per path that does not exist."""
+    found, missing = [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += [(f, f.relative_to(path).with_suffix("").as_posix()) for f in find_images(path)]
+        elif path.is_file():
+            found.append((path, path.stem))
+        else:
+            missing.append(f"{raw}: no such file or folder")
+    return found, missing
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def run(args: argparse.Namespace) -> int:
+    from lesionviewer.engine.pipeline import Analyzer
+
+    try:
+        model_dir = Path(args.model) if args.model else find_default_model()
+        analyzer = Analyzer.from_dir(model_dir, device=args.device)
+        settings = analyzer.resolve(AnalysisSettings(
+            samples=args.samples, timestep_range=tuple(args.timesteps) if args.timesteps else None,
+            crf=False if args.no_crf else None, method=Method(args.method) if args.method else None,
+            threshold=args.threshold))
+    except (ModelError, ValueError) as e:
+        print(f"lesionviewer analyze: {e}", file=sys.stderr)
+        return 2
+    cases, failures = collect(args.paths)
+    for message in failures:
+        print(f"lesionviewer analyze: {message}", file=sys.stderr)
+    if not cases:
+        print("lesionviewer analyze: no images found", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    print(f"{len(cases)} image(s), model {analyzer.model_id} on {analyzer.device}", file=sys.stderr)
+    with tqdm(cases, desc="analyze", unit="image", file=sys.stderr, dynamic_ncols=True) as bar:
+        for path, case_id in bar:
+            bar.set_postfix_str(case_id[-30:])
+            try:
+                analyse_one(analyzer, settings, path, case_id, out, args.seed)
+            except (ImageLoadError, OSError, ValueError) as e:
+                failures.append(str(e))
+                tqdm.write(f"lesionviewer analyze: {path}: {e}", file=sys.stderr)
+    done = len(cases) - (len(failures) - len(collect(args.paths)[1]))
+    print(f"{done} of {len(cases)} image(s) analysed into {out}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def analyse_one(analyzer, settings, path: Path, case_id: str, out: Path, seed: int) -> dict:
+    image = load_image(path)
+    started = time.perf_counter()
+    result = analyzer.analyze(image.rgb, settings, seed=seed)
+    record = {"id": case_id, "source": path.name, "app_version": __version__, **result.summary()}
+    reference_path = reference_mask_for(path)
+    if reference_path is not None:
+        reference = load_mask(reference_path, shape=result.consensus_mask.shape)
+        record["reference"] = {
+            "mask": reference_path.name,
+            "dice": round(dice(result.consensus_mask, reference), 4),
+            "ged": round(ged(result.sample_masks, reference), 4),
+        }
+    record["seconds"]["wall"] = round(time.perf_counter() - started, 4)
+    target = out / case_id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_mask_png(target.with_name(target.name + "_consensus.png"), result.consensus_mask)
+    save_map_png16(target.with_name(target.name + "_variance.png"), result.variance * 4.0)
+    write_json_atomic(target.with_name(target.name + "_analysis.json"), record)
+    return record
