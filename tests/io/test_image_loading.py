@@ -130,6 +130,22 @@ def test_16bit_colour_png_keeps_precision(tmp_path):
     assert tuple(img.rgb[1, 1]) == (1, 0, 128)
 
 
+def test_16bit_rgba_png_is_composited_on_white(tmp_path):
+    import cv2
+
+    rgba16 = np.zeros((1, 2, 4), np.uint16)
+    rgba16[0, 0] = (65535, 0, 0, 0)  # transparent red -> white
+    rgba16[0, 1] = (65535, 0, 0, 65535)  # opaque red
+    assert cv2.imwrite(str(tmp_path / "a16.png"), rgba16[..., [2, 1, 0, 3]])
+    np.testing.assert_array_equal(load_image(tmp_path / "a16.png").rgb[0], [[255, 255, 255], [255, 0, 0]])
+
+
+def test_min_is_white_tiff_is_not_shown_inverted(tmp_path):
+    stored = np.array([[0, 255]], np.uint8)  # MINISWHITE: 0 means white
+    tifffile.imwrite(tmp_path / "scan.tif", stored, photometric="miniswhite")
+    np.testing.assert_array_equal(load_image(tmp_path / "scan.tif").rgb[0], [[255] * 3, [0] * 3])
+
+
 def test_tiff_orientation_tag_is_applied(tmp_path):
     stored = _gradient(6, 10)
     tifffile.imwrite(tmp_path / "o.tif", stored, photometric="rgb", extratags=[(274, "H", 1, 6, True)])
