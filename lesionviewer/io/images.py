@@ -44,8 +44,10 @@ MAX_PIXELS = 120_000_000
 
 #: Name endings of ground-truth masks (ISIC ``_segmentation``, our samples ``_mask``).
 MASK_NAME_ENDINGS = ("_mask", "_segmentation")
-#: Name endings of files lesionviewer itself writes next to photos or into export folders.
-OWN_FILE_ENDINGS = (".lesionviewer", ".lesionviewer-mask", "_probability", "_variance", "_overlay")
+#: Name endings of files lesionviewer itself writes next to photos (sidecars, any suffix)...
+SIDECAR_ENDINGS = (".lesionviewer", ".lesionviewer-mask")
+#: ...and of the PNG maps it writes into export folders.
+EXPORT_PNG_ENDINGS = ("_probability", "_variance", "_overlay")
 #: Folders lesionviewer writes (cache, exports) that :func:`find_images` never enters.
 OWN_FOLDER_NAMES = ("lesionviewer-cache", "lesionviewer-export")
 
@@ -190,7 +192,7 @@ def find_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
 
     Lists files with a :data:`SUPPORTED_SUFFIXES` suffix and skips ground-truth masks
     (``*_mask.*``, ``*_segmentation.*``), lesionviewer's own sidecars and exports
-    (``*.lesionviewer*``, ``*_probability``, ``*_variance``, ``*_overlay``), hidden files and
+    (``*.lesionviewer*``, ``*_probability.png``, ``*_variance.png``, ``*_overlay.png``), hidden files and
     hidden or lesionviewer folders. Unreadable sub-folders are skipped with a logged warning.
     Raises NotADirectoryError (clear text) when ``folder`` is not an existing folder.
     """
@@ -229,7 +231,9 @@ def _is_photo_name(name: str) -> bool:
     if suffix.lower() not in SUPPORTED_SUFFIXES:
         return False
     stem = stem.lower()
-    return not stem.endswith(MASK_NAME_ENDINGS + OWN_FILE_ENDINGS)
+    if stem.endswith(MASK_NAME_ENDINGS + SIDECAR_ENDINGS):
+        return False
+    return not (suffix.lower() == ".png" and stem.endswith(EXPORT_PNG_ENDINGS))
 
 
 def _is_skipped_folder(name: str) -> bool:

@@ -16,7 +16,8 @@ def _touch_image(path, size=(8, 6)):
 
 
 def test_find_images_lists_photos_only_in_natural_order(tmp_path):
-    for name in ["img10.jpg", "img2.JPG", "Img1.png", "scan.tiff", "b.bmp", "c.webp", "d.heic", "e.jpeg"]:
+    for name in ["img10.jpg", "img2.JPG", "Img1.png", "scan.tiff", "b.bmp", "c.webp", "d.heic", "e.jpeg",
+                 "arm_overlay.jpg"]:
         (tmp_path / name).write_bytes(b"x")
     skipped = [
         "img2_mask.png", "img2_segmentation.png", "ISIC_1_Segmentation.PNG",
@@ -27,7 +28,8 @@ def test_find_images_lists_photos_only_in_natural_order(tmp_path):
     for name in skipped:
         (tmp_path / name).write_bytes(b"x")
     names = [p.name for p in find_images(tmp_path)]
-    assert names == ["b.bmp", "c.webp", "d.heic", "e.jpeg", "Img1.png", "img2.JPG", "img10.jpg", "scan.tiff"]
+    assert names == ["arm_overlay.jpg", "b.bmp", "c.webp", "d.heic", "e.jpeg", "Img1.png", "img2.JPG", "img10.jpg",
+                     "scan.tiff"]  # a photo may be called *_overlay.jpg; our overlays are PNG
 
 
 def test_find_images_recurses_but_not_into_hidden_or_own_folders(tmp_path):
