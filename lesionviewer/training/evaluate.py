@@ -24,7 +24,6 @@ from lesionviewer.training import metrics, report
 from lesionviewer.training.cases import CaseRecord, read_cases
 
 GROUP_ORDER = ("very light", "light", "intermediate", "tan", "brown", "dark", "unknown")
-DEFAULT_SPLIT = "val"  # used when --split is not given but the folder has splits.csv
 
 DEFINITIONS = {
     "dice, iou, precision, recall": "per image, consensus mask against the reference, then "
@@ -179,8 +178,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--split",
-        help=f"split from splits.csv to evaluate (default: {DEFAULT_SPLIT} when splits.csv exists, "
-        "otherwise every case; 'all' for every case)",
+        help="split from splits.csv to evaluate, e.g. val (default, or 'all': every case)",
     )
     parser.add_argument(
         "--method",
@@ -213,8 +211,6 @@ def select_cases(
     data: Path, split: str | None, limit: int | None
 ) -> tuple[list[CaseRecord], str | None]:
     """Cases to evaluate and the split name actually used (None = every case)."""
-    if split is None and (data / "splits.csv").is_file():
-        split = DEFAULT_SPLIT
     if split == "all":
         split = None
     cases = read_cases(data, split)

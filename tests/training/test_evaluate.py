@@ -213,9 +213,11 @@ def test_methods_default_and_explicit(data_dir, tmp_path, monkeypatch):
     assert report["overlay_method"] == "probe"  # the default (fused) was not evaluated
 
 
-def test_split_defaults_to_val_when_splits_csv_exists(data_dir, tmp_path, monkeypatch):
+def test_without_split_every_case_is_evaluated(data_dir, tmp_path, monkeypatch):
     (data_dir / "splits.csv").write_text("id,split\na,val\nb,train\nc,val\n")
     _, report, _ = _run(data_dir, tmp_path, monkeypatch)
+    assert report["split"] is None and report["n_cases"] == 3
+    _, report, _ = _run(data_dir, tmp_path, monkeypatch, None, "--split", "val")
     assert report["split"] == "val" and report["n_cases"] == 2
     _, report, _ = _run(data_dir, tmp_path, monkeypatch, None, "--split", "train")
     assert report["n_cases"] == 1
