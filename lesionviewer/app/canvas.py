@@ -1,0 +1,131 @@
+"""The photo view: pyqtgraph ViewBox with the photo, overlay items and a variance colour bar.
+
+Wheel zooms around the cursor, left-drag pans (unless an editing tool takes the mouse, see
+tools.py), "Fit" shows the whole photo, "1:1" shows one photo pixel per screen pixel.
+Coordinates in the view are full-resolution image pixels, x right, y down.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor
+
+from lesionviewer.app.geometry import VARIANCE_MAX
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+
+class ImageCanvas(pg.GraphicsLayoutWidget):
+    """Shows one photo; overlays are added with :meth:`add_overlay`."""
+
+    hovered = Signal(float, float)  # image x, y under the cursor (may lie outside the photo)
+    left = Signal()  # cursor left the photo view
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground(QColor("#202124"))
+        self.ci.layout.setContentsMargins(0, 0, 0, 0)
+        self.view = self.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.view.setMouseEnabled(x=True, y=True)
+        self.photo = pg.ImageItem(axisOrder="row-major")
+        self.photo.setZValue(0)
+        self.view.addItem(self.photo)
+        self.colorbar = pg.ColorBarItem(
+            values=(0.0, VARIANCE_MAX), colorMap=pg.colormap.get("viridis"), interactive=False,
+            width=14, label="sample variance", rounding=0.01,
+        )
+        self.colorbar.setVisible(False)
+        self._image_size: tuple[int, int] | None = None  # (H, W)
+        self.setMouseTracking(True)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    # --- content ---------------------------------------------------------------------------
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        return self._image_size
+
+    def set_photo(self, rgb: np.ndarray | None, keep_view: bool = False) -> None:
+        """Show an ``HxWx3 uint8 RGB`` photo (None clears). The array is shared, not copied."""
+        if rgb is None:
+            self.photo.clear()
+            self._image_size = None
+            return
+        same_size = self._image_size == rgb.shape[:2]
+        self._image_size = rgb.shape[:2]
+        self.photo.setImage(rgb, autoLevels=False, levels=None)
+        self.view.setLimits(
+            xMin=-rgb.shape[1], xMax=2 * rgb.shape[1], yMin=-rgb.shape[0], yMax=2 * rgb.shape[0],
+            minXRange=4, minYRange=4,
+        )
+        if not (keep_view and same_size):
+            self.fit()
+
+    def add_overlay(self, item, z: float) -> None:
+        item.setZValue(z)
+        self.view.addItem(item)
+
+    def show_colorbar(self, visible: bool, colormap_name: str | None = None) -> None:
+        if colormap_name:
+            self.colorbar.setColorMap(pg.colormap.get(colormap_name))
+        if visible and self.colorbar.scene() is None:
+            self.addItem(self.colorbar, row=0, col=1)
+        elif not visible and self.colorbar.scene() is not None:
+            self.removeItem(self.colorbar)
+        self.colorbar.setVisible(visible)
+
+    # --- navigation ------------------------------------------------------------------------
+    def fit(self) -> None:
+        if self._image_size is None:
+            return
+        h, w = self._image_size
+        self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+    def one_to_one(self) -> None:
+        """One photo pixel per screen pixel, around the current centre."""
+        if self._image_size is None:
+            return
+        rect = self.view.viewRect()
+        cx, cy = rect.center().x(), rect.center().y()
+        size = self.view.screenGeometry().size() if self.view.screenGeometry() else None
+        w = self.view.width() if size is None else size.width()
+        h = self.view.height() if size is None else size.height()
+        self.view.setRange(xRange=(cx - w / 2, cx + w / 2), yRange=(cy - h / 2, cy + h / 2),
+                           padding=0)
+
+    def zoom(self, factor: float) -> None:
+        """factor > 1 zooms in, around the view centre."""
+        self.view.scaleBy((1 / factor, 1 / factor))
+
+    def pixels_per_image_pixel(self) -> float:
+        dx, _ = self.view.viewPixelSize()
+        return 1.0 / dx if dx else 1.0
+
+    # --- coordinates -----------------------------------------------------------------------
+    def image_pos(self, widget_pos) -> QPointF:
+        """Widget (viewport) point -> image pixel coordinates (float)."""
+        return self.view.mapSceneToView(QPointF(self.mapToScene(widget_pos.toPoint())))
+
+    def widget_pos(self, x: float, y: float) -> QPointF:
+        """Image pixel coordinates -> widget (viewport) point; used by tests and tools."""
+        return QPointF(self.mapFromScene(self.view.mapViewToScene(QPointF(x, y))))
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        if self.view.sceneBoundingRect().contains(scene_pos):
+            p = self.view.mapSceneToView(scene_pos)
+            self.hovered.emit(p.x(), p.y())
+        else:
+            self.left.emit()
+
+    def leaveEvent(self, event) -> None:
+        self.left.emit()
+        super().leaveEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # let the window's shortcuts see arrow keys etc.
+        if event.key() in (Qt.Key_Plus, Qt.Key_Equal):
+            self.zoom(1.25)
+        elif event.key() == Qt.Key_Minus:
+            self.zoom(0.8)
+        else:
+            super().keyPressEvent(event)

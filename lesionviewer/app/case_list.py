@@ -1,0 +1,245 @@
+"""The case list: thumbnail, name, status, GED, malignancy probability; sortable, filterable.
+
+``CaseListModel`` (QAbstractTableModel) holds the :class:`Case` records; a
+``CaseSortProxy`` sorts them, with unknown values always last, and the panel offers the
+"review queue" order (most uncertain first).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex,
+                            QSortFilterProxyModel, Qt, Signal)
+from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QTableView, QVBoxLayout, QWidget)
+
+from lesionviewer.app.case import Case, CaseStatus
+
+COLUMNS = ("Case", "Status", "GED", "Malignancy")
+NAME, STATUS, GED, MALIGNANCY = range(4)
+SORT_ROLE = Qt.UserRole + 1
+CASE_ROLE = Qt.UserRole + 2
+THUMB_SIZE = 56
+
+_STATUS_COLOURS = {
+    CaseStatus.ERROR: "#d9534f", CaseStatus.ANALYSING: "#f0ad4e", CaseStatus.QUEUED: "#999999",
+    CaseStatus.EDITED: "#5bc0de", CaseStatus.EXPORTED: "#5cb85c",
+}
+
+
+class CaseListModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.cases: list[Case] = []
+        self._rows: dict[Path, int] = {}
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.cases)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == GED:
+            return "Generalized Energy Distance among the model's sample masks: higher = less sure"
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        case, col = self.cases[index.row()], index.column()
+        if role == CASE_ROLE:
+            return case
+        if role == Qt.DisplayRole:
+            return self._display(case, col)
+        if role == SORT_ROLE:
+            return self._sort_key(case, col)
+        if role == Qt.DecorationRole and col == NAME and case.thumbnail is not None:
+            return QPixmap.fromImage(case.thumbnail)
+        if role == Qt.ToolTipRole:
+            return case.message or str(case.path)
+        if role == Qt.ForegroundRole and col == STATUS and case.status in _STATUS_COLOURS:
+            return QBrush(QColor(_STATUS_COLOURS[case.status]))
+        if role == Qt.TextAlignmentRole and col in (GED, MALIGNANCY):
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _display(case: Case, col: int) -> str:
+        if col == NAME:
+            return case.name
+        if col == STATUS:
+            if case.status == CaseStatus.ANALYSING and case.progress is not None:
+                return f"analysing {case.progress:.0%}"
+            return case.status.value
+        if col == GED:
+            return "" if case.ged is None else f"{case.ged:.3f}"
+        if case.malignancy_probability is None:
+            return ""
+        return f"{case.malignancy_probability:.0%}"
+
+    @staticmethod
+    def _sort_key(case: Case, col: int):
+        if col == NAME:
+            return case.name.casefold()
+        if col == STATUS:
+            return list(CaseStatus).index(case.status)
+        return case.ged if col == GED else case.malignancy_probability
+
+    # --- editing the list ------------------------------------------------------------------
+    def set_cases(self, cases: list[Case]) -> None:
+        self.beginResetModel()
+        self.cases = list(cases)
+        self._rows = {c.path: i for i, c in enumerate(self.cases)}
+        self.endResetModel()
+
+    def add_cases(self, cases: list[Case]) -> list[Case]:
+        """Append cases not already listed; returns the cases now in the list for those paths."""
+        new = [c for c in cases if c.path not in self._rows]
+        if new:
+            first = len(self.cases)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            for c in new:
+                self._rows[c.path] = len(self.cases)
+                self.cases.append(c)
+            self.endInsertRows()
+        return [self.cases[self._rows[c.path]] for c in cases]
+
+    def find(self, path: Path) -> Case | None:
+        row = self._rows.get(Path(path))
+        return None if row is None else self.cases[row]
+
+    def index_of(self, case: Case, column: int = 0) -> QModelIndex:
+        row = self._rows.get(case.path)
+        return QModelIndex() if row is None else self.index(row, column)
+
+    def case_changed(self, case: Case) -> None:
+        row = self._rows.get(case.path)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+
+class CaseSortProxy(QSortFilterProxyModel):
+    """Sorts on SORT_ROLE with missing values (not analysed yet) last in either order."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setFilterKeyColumn(NAME)
+        self.setFilterCaseSensitivity(Qt.CaseInsensitive)
+        self.setDynamicSortFilter(True)
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        if a is None or b is None:
+            if a is None and b is None:
+                return left.row() < right.row()
+            missing_is_less = self.sortOrder() == Qt.DescendingOrder
+            return (a is None) == missing_is_less
+        if a == b:
+            return left.row() < right.row()
+        return a < b
+
+
+SORTS = {  # label -> (column, order); "folder order" is the model's own order
+    "Folder order": (-1, Qt.AscendingOrder),
+    "Review queue: most uncertain first": (GED, Qt.DescendingOrder),
+    "Malignancy: highest first": (MALIGNANCY, Qt.DescendingOrder),
+    "Status": (STATUS, Qt.AscendingOrder),
+    "Name": (NAME, Qt.AscendingOrder),
+}
+REVIEW_QUEUE = "Review queue: most uncertain first"
+
+
+class CaseListPanel(QWidget):
+    """Filter box, sort choice, the table and a one-line count of what the list holds."""
+
+    current_case_changed = Signal(object)  # Case or None
+
+    def __init__(self, model: CaseListModel, parent=None):
+        super().__init__(parent)
+        self.model = model
+        self.proxy = CaseSortProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.filter_edit = QLineEdit(placeholderText="Filter by name")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.sort_combo = QComboBox()
+        self.sort_combo.addItems(list(SORTS))
+        self.sort_combo.setToolTip("Order of the list; the review queue puts the cases the model "
+                                   "is least sure about first")
+        self.sort_combo.currentTextChanged.connect(self.set_sort)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setIconSize(QPixmap(THUMB_SIZE, THUMB_SIZE).size())
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(NAME, QHeaderView.Stretch)
+        for col in (STATUS, GED, MALIGNANCY):
+            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.sort_combo)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary)
+        self.model.dataChanged.connect(self._update_summary)
+        self.model.modelReset.connect(self._update_summary)
+        self.model.rowsInserted.connect(self._update_summary)
+
+    def set_sort(self, label: str) -> None:
+        column, order = SORTS[label]
+        if self.sort_combo.currentText() != label:
+            self.sort_combo.setCurrentText(label)
+        self.table.sortByColumn(column, order)
+        current = self.current_case()
+        if current is not None:
+            self.table.scrollTo(self.proxy.mapFromSource(self.model.index_of(current)))
+
+    def current_case(self) -> Case | None:
+        index = self.table.currentIndex()
+        return index.data(CASE_ROLE) if index.isValid() else None
+
+    def select_case(self, case: Case) -> None:
+        index = self.proxy.mapFromSource(self.model.index_of(case))
+        if index.isValid():
+            self.table.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+            self.table.scrollTo(index)
+
+    def step(self, delta: int) -> None:
+        """Next (+1) / previous (-1) case in the list's current order."""
+        rows = self.proxy.rowCount()
+        if rows == 0:
+            return
+        current = self.table.currentIndex()
+        row = 0 if not current.isValid() else min(rows - 1, max(0, current.row() + delta))
+        self.table.selectionModel().setCurrentIndex(
+            self.proxy.index(row, 0), QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        self.table.scrollTo(self.proxy.index(row, 0))
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.current_case_changed.emit(current.data(CASE_ROLE) if current.isValid() else None)
+
+    def _update_summary(self, *_) -> None:
+        counts: dict[CaseStatus, int] = {}
+        for c in self.model.cases:
+            counts[c.status] = counts.get(c.status, 0) + 1
+        parts = [f"{len(self.model.cases)} cases"]
+        parts += [f"{n} {s.value}" for s, n in counts.items() if s != CaseStatus.NEW]
+        self.summary.setText(" · ".join(parts))

@@ -1,0 +1,153 @@
+"""Puts the case on screen into the canvas, the overlays and the side panel, and keeps them
+in step with the mask editor (the editor changes, the overlays redraw the changed box)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+
+from lesionviewer.app.canvas import ImageCanvas
+from lesionviewer.app.geometry import dice, mask_contours
+from lesionviewer.app.overlays import (ContourItem, IndexedImageItem, MaskFillItem,
+                                       SampleContoursItem, colormap_table)
+from lesionviewer.app.preferences import AppSettings
+from lesionviewer.app.side_panel import SidePanel
+from lesionviewer.app.tools import ToolController
+
+Z = {"variance": 10, "mask": 20, "samples": 30, "reference": 35, "contour": 40}
+
+
+class CaseView(QObject):
+    """Binds :class:`~lesionviewer.app.session.OnScreen` to the widgets that show it."""
+
+    editor_changed = Signal(object)  # MaskEditor or None
+
+    def __init__(self, canvas: ImageCanvas, panel: SidePanel, tools: ToolController,
+                 settings: AppSettings, parent=None):
+        super().__init__(parent)
+        self.canvas, self.panel, self.tools, self.settings = canvas, panel, tools, settings
+        self.current = None
+        self.editor = None
+        self.items = {
+            "variance": IndexedImageItem(),
+            "mask": MaskFillItem(),
+            "samples": SampleContoursItem(),
+            "reference": ContourItem(width=2.0),
+            "contour": ContourItem(width=2.0),
+        }
+        for name, item in self.items.items():
+            canvas.add_overlay(item, Z[name])
+        self.apply_colours()
+        self._outline_timer = QTimer(self, singleShot=True, interval=120)
+        self._outline_timer.timeout.connect(self._refresh_outline)
+        panel.overlay_toggled.connect(self.set_visible)
+        panel.overlay_opacity_changed.connect(self.set_opacity)
+        panel.set_overlay_state(settings.overlay_visible, settings.overlay_opacity)
+        for name in self.items:
+            self.set_visible(name, settings.overlay_visible.get(name, False))
+            self.set_opacity(name, settings.overlay_opacity.get(name, 1.0))
+        panel.set_threshold(settings.threshold)
+
+    # --- appearance ------------------------------------------------------------------------
+    def apply_colours(self) -> None:
+        s = self.settings
+        self.items["mask"].set_colour(QColor(s.mask_colour))
+        self.items["contour"].set_pen(s.contour_colour, 2.0)
+        self.items["samples"].set_colour(s.sample_colour)
+        self.items["reference"].set_pen(s.reference_colour, 2.0, style=Qt.DashLine)
+        self.items["variance"].set_colours(colormap_table(s.variance_colormap))
+        self.tools.set_region_colour(s.region_colour)
+        self._update_colorbar()
+
+    def set_visible(self, name: str, visible: bool) -> None:
+        self.settings.overlay_visible[name] = bool(visible)
+        self.items[name].setVisible(bool(visible))
+        if name == "variance":
+            self._update_colorbar()
+
+    def set_opacity(self, name: str, opacity: float) -> None:
+        self.settings.overlay_opacity[name] = float(opacity)
+        self.items[name].setOpacity(float(opacity))
+
+    def _update_colorbar(self) -> None:
+        has_variance = self.items["variance"].has_image()
+        self.canvas.show_colorbar(has_variance and self.settings.overlay_visible.get("variance"),
+                                  self.settings.variance_colormap)
+
+    # --- session signals -------------------------------------------------------------------
+    def show_case(self, cur) -> None:
+        """A new case is on screen: clear everything until its photo arrives."""
+        self.current = cur
+        self._set_editor(None)
+        self.items["variance"].set_indices(None)
+        self.items["samples"].set_samples(None)
+        self.items["reference"].set_contours(None)
+        self.items["contour"].set_contours(None)
+        self.items["mask"].set_mask(None)
+        self.tools.show_region(None)
+        self.panel.show_analysis(None)
+        self.panel.show_mask_stats(None, None)
+        self.panel.set_reference_available(False)
+        if cur is None or cur.case.thumbnail is None:
+            self.canvas.set_photo(None)
+        self._update_colorbar()
+
+    def show_photo(self, cur) -> None:
+        if cur is not self.current:
+            return
+        self.canvas.set_photo(cur.bundle.image.rgb)
+        reference = cur.bundle.reference_mask
+        self.items["reference"].set_contours(
+            None if reference is None else mask_contours(reference))
+        self.panel.set_reference_available(reference is not None)
+        self.tools.show_region(cur.case.region)
+
+    def show_result(self, cur) -> None:
+        if cur is not self.current:
+            return
+        outcome = cur.outcome
+        if outcome is not None:
+            self.items["variance"].set_indices(outcome.display.variance_u8)
+            self.items["samples"].set_samples(outcome.display.sample_contours)
+            self.panel.show_analysis(outcome.analysis, outcome.from_cache)
+        self.tools.show_region(cur.case.region)
+        self._update_colorbar()
+        self._set_editor(cur.editor)
+
+    # --- the editable mask -----------------------------------------------------------------
+    def _set_editor(self, editor) -> None:
+        if self.editor is editor:
+            self._redraw_mask()
+            return
+        if self.editor is not None:
+            try:
+                self.editor.mask_changed.disconnect(self._on_mask_changed)
+            except (RuntimeError, TypeError):
+                pass
+        self.editor = editor
+        self.tools.editor = editor
+        if editor is not None:
+            editor.mask_changed.connect(self._on_mask_changed)
+        self._redraw_mask()
+        self.editor_changed.emit(editor)
+
+    def _redraw_mask(self) -> None:
+        self.items["mask"].set_mask(None if self.editor is None else self.editor.mask)
+        self._refresh_outline()
+
+    def _on_mask_changed(self, bbox) -> None:
+        self.items["mask"].update_mask(self.editor.mask, bbox)
+        self._outline_timer.start()  # outlines and Dice follow once the brush pauses
+
+    def _refresh_outline(self) -> None:
+        editor, cur = self.editor, self.current
+        if editor is None or cur is None:
+            self.items["contour"].set_contours(None)
+            self.panel.show_mask_stats(None, None)
+            return
+        mask = editor.mask
+        self.items["contour"].set_contours(mask_contours(mask))
+        reference = cur.bundle.reference_mask if cur.bundle is not None else None
+        self.panel.show_mask_stats(float(np.count_nonzero(mask)) / mask.size,
+                                   None if reference is None else dice(mask, reference))

@@ -1,0 +1,97 @@
+"""The mask on screen as an editable thing: MaskDocument + its undo stack + the model's mask.
+
+Tools call the editor; the editor changes the document; the overlays listen to the editor's
+``mask_changed`` (napari's layer/controls split, STYLE.md habit 7). ``edited`` compares the
+document with the model's mask, so undoing every edit makes the case "analysed" again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from lesionviewer.app.undo import MaskUndoStack
+from lesionviewer.edit.mask_document import MaskDocument, Stroke
+
+
+class MaskEditor(QObject):
+    mask_changed = Signal(object)  # (y0, y1, x0, x1) half-open box that changed
+    edited_changed = Signal(bool)
+    step_done = Signal()  # an edit, undo or redo finished: time to autosave
+
+    def __init__(self, document: MaskDocument, model_mask: np.ndarray, parent=None, **undo_caps):
+        super().__init__(parent)
+        self.document = document
+        self.model_mask = np.asarray(model_mask, dtype=bool)
+        self.undo_stack = MaskUndoStack(document, self, **undo_caps)
+        self.edited = not np.array_equal(document.mask, self.model_mask)
+        document.add_listener(self._on_document_changed)
+        self.undo_stack.indexChanged.connect(self._after_step)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """HxW bool, read-only view of the current mask."""
+        return self.document.mask
+
+    def detach(self) -> None:
+        """Stop listening to the document (the case is leaving the screen)."""
+        try:
+            self.document.remove_listener(self._on_document_changed)
+        except ValueError:
+            pass
+
+    # --- edits (each one undo step) --------------------------------------------------------
+    def begin_stroke(self, radius: float, value: bool) -> Stroke:
+        return self.document.begin_stroke(radius, value)
+
+    def end_stroke(self, stroke: Stroke) -> None:
+        self._push(stroke.finish())
+
+    def fill_polygon(self, points, value: bool) -> None:
+        self._push(self.document.fill_polygon(points, value))
+
+    def fill_holes(self) -> None:
+        self._push(self.document.fill_holes())
+
+    def keep_largest_region(self) -> None:
+        self._push(self.document.keep_largest_region())
+
+    def reset_to_model(self) -> None:
+        self._push(self.document.reset_to(self.model_mask, "reset to model"))
+
+    def replace_model_mask(self, model_mask: np.ndarray, keep_edits: bool) -> None:
+        """New model mask (the threshold moved).
+
+        Unedited: the document follows silently and the (empty or redo-only) history is cleared,
+        since its deltas were taken against the old mask. Edited and ``keep_edits`` False: the
+        switch is one undoable step, so the edits come back with Undo.
+        """
+        model_mask = np.asarray(model_mask, dtype=bool)
+        if self.edited and keep_edits:
+            self.model_mask = model_mask
+            self._after_step()
+            return
+        if not self.edited:
+            self.model_mask = model_mask
+            self.document.reset_to(model_mask)
+            self.undo_stack.reset_history()
+            self._after_step()
+        else:
+            self.model_mask = model_mask
+            self._push(self.document.reset_to(model_mask, "threshold"))
+
+    def _push(self, delta) -> None:
+        if delta is None:
+            return
+        self.undo_stack.push_delta(delta)
+
+    # --- listeners -------------------------------------------------------------------------
+    def _on_document_changed(self, bbox) -> None:
+        self.mask_changed.emit(bbox)
+
+    def _after_step(self, *_) -> None:
+        edited = not np.array_equal(self.document.mask, self.model_mask)
+        if edited != self.edited:
+            self.edited = edited
+            self.edited_changed.emit(edited)
+        self.step_done.emit()

@@ -1,0 +1,289 @@
+"""The main window: case list | photo with overlays | result panel, plus menus and status bar.
+
+The window wires parts together and asks the user things; the work happens in
+:class:`~lesionviewer.app.session.CaseSession` (cases, analysis, autosave) and
+:class:`~lesionviewer.app.case_view.CaseView` (what the canvas and panel show).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QUndoGroup
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from lesionviewer import __version__
+from lesionviewer.app import preferences
+from lesionviewer.app.actions import build_actions
+from lesionviewer.app.canvas import ImageCanvas
+from lesionviewer.app.case_list import CaseListPanel
+from lesionviewer.app.case_view import CaseView
+from lesionviewer.app.dirs import AppDirs
+from lesionviewer.app.message_bar import AnalysisProgress, Banner, MessageBar
+from lesionviewer.app.session import CaseSession
+from lesionviewer.app.side_panel import SidePanel
+from lesionviewer.app.tools import ToolController
+from lesionviewer.app.window_tasks import WindowTasks
+from lesionviewer.io.images import SUPPORTED_SUFFIXES
+
+log = logging.getLogger(__name__)
+PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES) + ");;All files (*)"
+
+
+class MainWindow(WindowTasks, QMainWindow):
+    def __init__(self, settings: preferences.AppSettings, dirs: AppDirs,
+                 model_dir: str | None = None, device: str = "auto"):
+        super().__init__()
+        self.setWindowTitle("lesionviewer")
+        self.settings, self.dirs = settings, dirs
+        self.recent = preferences.RecentPaths(dirs.config)
+        self.session = CaseSession(settings, dirs, model_dir, self)
+        self.undo_group = QUndoGroup(self)
+        self.threads_left_running = False
+
+        self.case_list = CaseListPanel(self.session.cases)
+        self.canvas = ImageCanvas()
+        self.tools = ToolController(self.canvas, self)
+        self.side_panel = SidePanel()
+        self.view = CaseView(self.canvas, self.side_panel, self.tools, settings, self)
+        self.message_bar = MessageBar()
+        self.banner = Banner()
+        self.progress = AnalysisProgress()
+        self.hover_label = QLabel()
+        self.model_label = QLabel("Loading the model…")
+        self._build_layout()
+        self.actions = build_actions(self)
+        self._connect()
+        self.setAcceptDrops(True)
+        self.resize(QSize(1500, 920))
+        self.session.service.load_model(model_dir, device)
+        self._update_actions()
+
+    def _build_layout(self) -> None:
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(self.case_list)
+        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(self.side_panel)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([330, 860, 310])
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.message_bar)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        bar = self.statusBar()
+        bar.addWidget(self.hover_label, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.model_label)
+
+    def _connect(self) -> None:
+        s, svc = self.session, self.session.service
+        s.message.connect(self.show_message)
+        s.case_shown.connect(self.view.show_case)
+        s.case_shown.connect(lambda cur: self._update_title())
+        s.photo_ready.connect(self.view.show_photo)
+        s.result_ready.connect(self.view.show_result)
+        self.view.editor_changed.connect(self._on_editor_changed)
+        self.case_list.current_case_changed.connect(s.show_case)
+        self.side_panel.threshold_changed.connect(s.set_threshold)
+        self.tools.region_drawn.connect(self._on_region_drawn)
+        self.tools.needs_mask.connect(lambda: self.show_message(
+            "There is no mask to edit yet: open a photo (and wait for its analysis).", "info"))
+        self.tools.brush_radius_changed.connect(
+            lambda r: self.statusBar().showMessage(f"Brush radius {r:.0f} px", 2000))
+        self.canvas.hovered.connect(self._on_hover)
+        self.canvas.left.connect(lambda: self.hover_label.setText(""))
+        svc.model_ready.connect(self._on_model_ready)
+        svc.model_unavailable.connect(self._on_model_unavailable)
+        svc.job_started.connect(self._on_job_progress)
+        svc.progress.connect(self._on_job_progress)
+        svc.busy_changed.connect(self._on_busy_changed)
+        self.progress.cancel_requested.connect(svc.cancel)
+        s.cases.dataChanged.connect(lambda *_: self._update_title())
+
+    # --- opening ---------------------------------------------------------------------------
+    def open_paths(self, paths) -> None:
+        paths = [Path(p) for p in paths]
+        was_empty = not self.session.cases.cases
+        cases = self.session.open_paths(paths)
+        for p in paths:
+            if p.exists():
+                self.recent.add(p)
+        if cases and (was_empty or self.case_list.current_case() is None):
+            self.case_list.select_case(cases[0])
+        elif len(cases) == 1:
+            self.case_list.select_case(cases[0])
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open photos", self._start_dir(),
+                                                PHOTO_FILTER)
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos",
+                                                  self._start_dir())
+        if folder:
+            self.open_paths([folder])
+
+    def _start_dir(self) -> str:
+        recent = self.recent.existing()
+        if not recent:
+            return str(Path.home())
+        p = Path(recent[0])
+        return str(p if p.is_dir() else p.parent)
+
+    def fill_recent_menu(self) -> None:
+        menu = self.actions.recent_menu
+        menu.clear()
+        for p in self.recent.existing():
+            menu.addAction(p, lambda p=p: self.open_paths([p]))
+        if menu.isEmpty():
+            menu.addAction("(nothing yet)").setEnabled(False)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_paths(paths)
+            event.acceptProposedAction()
+
+    # --- analysis --------------------------------------------------------------------------
+    def analyse_current(self) -> None:
+        svc = self.session.service
+        if not self.session.model_available:
+            self.show_message(svc.unavailable_message or "No model is installed.", "error")
+        elif self.session.current is None:
+            self.show_message("Open a photo first (File > Open, or drop it here).", "info")
+        else:
+            self.session.analyse_current()
+
+    def analyse_all(self) -> None:
+        if not self.session.model_available:
+            self.analyse_current()
+            return
+        n = self.session.analyse_all()
+        self.statusBar().showMessage(f"{n} cases queued for analysis", 4000)
+
+    def _on_job_progress(self, job, progress=None) -> None:
+        svc = self.session.service
+        queued = len(svc._pending)
+        if progress is None:
+            self.progress.show_waiting(f"Analysing {job.path.name}…")
+        else:
+            self.progress.show_step(job.path.name, progress.step, progress.total,
+                                    progress.stage, progress.remaining_s, queued)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        if not busy:
+            self.progress.done()
+        self._update_actions()
+
+    def _on_model_ready(self, info) -> None:
+        self.banner.set_text(None)
+        self.model_label.setText(f"Model: {info.name} · device: {info.device}")
+        self.model_label.setToolTip(info.model_id)
+        self._update_actions()
+
+    def _on_model_unavailable(self, message: str, missing: bool) -> None:
+        head = "No model is installed" if missing else "The model could not be loaded"
+        self.banner.set_text(f"{head}: photos open and masks can be drawn by hand, but nothing "
+                             f"can be analysed. {message}")
+        self.model_label.setText("No model installed" if missing else "Model failed to load")
+        self.model_label.setToolTip(message)
+        self._update_actions()
+
+    def _on_region_drawn(self, region) -> None:
+        if self.session.current is None:
+            return
+        self.session.set_region(region)
+        if region is not None:
+            x, y, w, h = region
+            self.statusBar().showMessage(f"Analysing the region {w} × {h} px at ({x}, {y})", 4000)
+
+    def clear_region(self) -> None:
+        self.tools.show_region(None)
+        self.session.set_region(None)
+
+    # --- editing ---------------------------------------------------------------------------
+    def edit(self, operation: str) -> None:
+        editor = self.view.editor
+        if editor is None:
+            self.tools.needs_mask.emit()
+            return
+        getattr(editor, operation)()
+
+    def escape(self) -> None:
+        if self.tools._stroke is not None or self.tools._polygon:
+            self.tools.cancel()
+        elif self.session.service.busy:
+            self.session.service.cancel()
+        elif self.message_bar.isVisible():
+            self.message_bar.dismiss()
+
+    def _on_editor_changed(self, editor) -> None:
+        stack = None if editor is None else editor.undo_stack
+        if stack is not None and stack not in self.undo_group.stacks():
+            self.undo_group.addStack(stack)
+        for old in list(self.undo_group.stacks()):  # only the case on screen keeps history
+            if old is not stack:
+                self.undo_group.removeStack(old)
+        self.undo_group.setActiveStack(stack)
+        self._update_actions()
+
+    def toggle_overlay(self, name: str) -> None:
+        check = self.side_panel.overlay_checks[name]
+        check.setChecked(not check.isChecked())
+
+    def _on_hover(self, x: float, y: float) -> None:
+        cur = self.session.current
+        size = self.canvas.image_size
+        if cur is None or size is None or not (0 <= x < size[1] and 0 <= y < size[0]):
+            self.hover_label.setText("")
+            return
+        text = f"x {int(x)}, y {int(y)}"
+        if cur.analysis is not None:
+            a = cur.analysis
+            text += (f" · consensus {a.consensus_probability[int(y), int(x)]:.2f}"
+                     f" · variance {a.variance[int(y), int(x)]:.3f}")
+        self.hover_label.setText(text)
+
+    def _update_actions(self) -> None:
+        a = getattr(self, "actions", None)
+        if a is None:
+            return
+        has_editor = self.view.editor is not None
+        for act in (a.fill_holes, a.keep_largest, a.reset):
+            act.setEnabled(has_editor)
+        a.cancel.setEnabled(self.session.service.busy)
+
+    def _update_title(self) -> None:
+        cur = self.session.current
+        title = "lesionviewer"
+        if cur is not None:
+            title = f"{cur.case.name} [{cur.case.status.value}] – lesionviewer"
+        self.setWindowTitle(title)
+
+    # --- messages and help -----------------------------------------------------------------
+    def show_message(self, text: str, level: str = "info", actions=None) -> None:
+        self.message_bar.show_message(text, level, actions)
+
+    def open_log_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.dirs.log)))
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About lesionviewer", (
+            f"<b>lesionviewer {__version__}</b><p>Skin-lesion segmentation with a diffusion "
+            "model, uncertainty maps and mask correction.</p><p><b>Decision support, not a "
+            "diagnosis.</b> The malignancy probability and masks come from a model and can be "
+            "wrong; they do not replace a clinician's examination.</p>"
+            f"<p>Settings: {self.dirs.config}<br>Cache: {self.dirs.cache}<br>"
+            f"Log: {self.dirs.log}</p>"))

@@ -1,0 +1,387 @@
+"""The open cases and the one on screen: opening, loading, analysis, edits, autosave.
+
+Qt-side controller without widgets: it owns the case list model, the analysis service, the
+image loader and the autosaver, and tells the window what to show through signals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from lesionviewer.app.autosave import Autosaver
+from lesionviewer.app.case import Case, CaseStatus
+from lesionviewer.app.case_list import CaseListModel
+from lesionviewer.app.dirs import AppDirs
+from lesionviewer.app.editing import MaskEditor
+from lesionviewer.app.loaders import ImageLoader, PhotoBundle
+from lesionviewer.app.preferences import AppSettings
+from lesionviewer.app.worker import AnalysisOutcome, AnalysisService
+from lesionviewer.edit.mask_document import MaskDocument
+from lesionviewer.edit.summary import EditSummary
+from lesionviewer.io.images import find_images
+from lesionviewer.io.sidecar import CaseSidecar
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(eq=False)
+class OnScreen:
+    """The case on screen and what has arrived for it so far."""
+
+    case: Case
+    request_id: int
+    bundle: PhotoBundle | None = None
+    outcome: AnalysisOutcome | None = None
+    editor: MaskEditor | None = None
+
+    @property
+    def analysis(self):
+        return None if self.outcome is None else self.outcome.analysis
+
+
+class CaseSession(QObject):
+    case_shown = Signal(object)  # OnScreen or None: a new case is on screen (photo loading)
+    photo_ready = Signal(object)  # OnScreen: photo (and reference mask) loaded
+    result_ready = Signal(object)  # OnScreen: analysis (if any) and the editable mask are ready
+    message = Signal(str, str, object)  # text, level ("info"/"warning"/"error"), actions or None
+
+    def __init__(self, settings: AppSettings, dirs: AppDirs, model_dir: str | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings, self.dirs, self.model_dir = settings, dirs, model_dir
+        self.cases = CaseListModel(self)
+        self.service = AnalysisService(dirs.cache / "analyses", self)
+        self.loader = ImageLoader(dirs.data / "sidecars", self)
+        self.autosaver = Autosaver(dirs.data / "sidecars", self)
+        self.current: OnScreen | None = None
+        self._failed_opens: list[str] = []
+        self._autosave_timer = QTimer(self, singleShot=True, interval=800)
+        self._autosave_timer.timeout.connect(self.autosave_current)
+        self._report_timer = QTimer(self, singleShot=True, interval=400)
+        self._report_timer.timeout.connect(self._report_failed_opens)
+        signals = self.loader.signals
+        signals.thumbnail_ready.connect(self._on_thumbnail)
+        signals.thumbnail_failed.connect(self._on_thumbnail_failed)
+        signals.image_ready.connect(self._on_image_ready)
+        signals.image_failed.connect(self._on_image_failed)
+        self.autosaver.saved.connect(self._on_saved)
+        self.autosaver.failed.connect(self._on_save_failed)
+        s = self.service
+        s.job_started.connect(lambda job: self._set_status(job.path, CaseStatus.ANALYSING, 0.0))
+        s.progress.connect(lambda job, p: self._set_status(job.path, CaseStatus.ANALYSING,
+                                                           p.step / max(p.total, 1)))
+        s.finished.connect(self._on_analysis_finished)
+        s.failed.connect(self._on_analysis_failed)
+        s.cancelled.connect(lambda job: self._set_status(job.path, None, None))
+        s.model_ready.connect(self._on_model_ready)
+        s.model_unavailable.connect(self._on_model_unavailable)
+
+    # --- opening ---------------------------------------------------------------------------
+    def open_paths(self, paths) -> list[Case]:
+        """Add photos and folders (recursively) to the list; returns the cases for them."""
+        files: list[Path] = []
+        for p in map(Path, paths):
+            try:
+                if p.is_dir():
+                    found = find_images(p)
+                    if not found:
+                        self.message.emit(f"No photos were found in '{p}'.", "warning", None)
+                    files += found
+                elif p.exists():
+                    files.append(p)
+                else:
+                    self._failed_opens.append(f"Cannot open '{p.name}': it does not exist ({p}).")
+            except OSError as exc:
+                self._failed_opens.append(f"Cannot open '{p}': {exc}")
+        if self._failed_opens:
+            self._report_timer.start()
+        cases = self.cases.add_cases([Case(f.resolve()) for f in files])
+        self.loader.request_thumbnails([c.path for c in cases if c.thumbnail is None])
+        return cases
+
+    def _on_thumbnail(self, path: Path, thumbnail, info) -> None:
+        case = self.cases.find(path)
+        if case is None:
+            return
+        case.thumbnail = thumbnail
+        if info is not None:
+            case.region = info.roi
+            case.edited = info.has_mask
+            case.exported = info.status == CaseStatus.EXPORTED.value
+        case.refresh_status()
+        self.cases.case_changed(case)
+        if case.status == CaseStatus.NEW and self.settings.analyse_folder_in_background:
+            self._analyse(case, foreground=False)
+
+    def _on_thumbnail_failed(self, path: Path, message: str) -> None:
+        case = self.cases.find(path)
+        if case is not None:
+            case.status, case.message = CaseStatus.ERROR, message
+            self.cases.case_changed(case)
+        self._failed_opens.append(message)
+        self._report_timer.start()
+
+    def _report_failed_opens(self) -> None:
+        failed, self._failed_opens = self._failed_opens, []
+        if len(failed) == 1:
+            self.message.emit(failed[0], "error", None)
+        elif failed:
+            more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+            self.message.emit(f"{len(failed)} files could not be opened and are marked 'error' in "
+                              f"the list: " + " ".join(failed[:3]) + more, "error", None)
+
+    # --- the case on screen ----------------------------------------------------------------
+    def show_case(self, case: Case | None) -> None:
+        if self.current is not None and self.current.case is case:
+            return
+        self.leave_current()
+        self.current = None if case is None else OnScreen(case, self.loader.request_image(case.path))
+        self.case_shown.emit(self.current)
+
+    def leave_current(self) -> None:
+        cur = self.current
+        if cur is None:
+            return
+        self._autosave_timer.stop()
+        self.autosave_current()
+        if cur.editor is not None:
+            cur.editor.detach()
+
+    def _on_image_ready(self, request_id: int, bundle: PhotoBundle) -> None:
+        cur = self.current
+        if cur is None or cur.request_id != request_id:
+            return
+        cur.bundle, case = bundle, cur.case
+        case.size = (bundle.image.width, bundle.image.height)
+        if case.status == CaseStatus.ERROR:
+            case.status, case.message = CaseStatus.NEW, None
+        sidecar = case.pending or bundle.sidecar
+        if sidecar is not None:
+            case.region = sidecar.roi
+        case.refresh_status()
+        self.cases.case_changed(case)
+        if bundle.reference_error:
+            self.message.emit(f"Reference mask ignored: {bundle.reference_error}", "warning", None)
+        self.photo_ready.emit(cur)
+        if not self._analyse(case, foreground=True, rgb=bundle.image.rgb):
+            self._make_editor(cur)  # no model: the mask can still be drawn by hand
+
+    def _on_image_failed(self, request_id: int, path: Path, message: str) -> None:
+        case = self.cases.find(path)
+        if case is not None:
+            case.status, case.message = CaseStatus.ERROR, message
+            self.cases.case_changed(case)
+        if self.current is not None and self.current.request_id == request_id:
+            self.message.emit(message, "error", None)
+
+    def model_mask(self, cur: OnScreen) -> np.ndarray:
+        """HxW bool: consensus probability >= threshold, or empty without an analysis."""
+        if cur.analysis is None:
+            return np.zeros(cur.bundle.image.rgb.shape[:2], bool)
+        return cur.analysis.consensus_probability >= self.settings.threshold
+
+    def _make_editor(self, cur: OnScreen) -> None:
+        model_mask = self.model_mask(cur)
+        old = cur.editor
+        if old is not None and old.edited:  # re-analysed under the user's edits: keep them
+            old.replace_model_mask(model_mask, keep_edits=True)
+            self.message.emit("The new result is in; your edits are kept.", "info",
+                              [("Replace my edits with the new mask",
+                                lambda: old.replace_model_mask(model_mask, keep_edits=False))])
+            self.result_ready.emit(cur)
+            return
+        if old is not None:
+            old.detach()
+            old.deleteLater()
+        sidecar = cur.case.pending or cur.bundle.sidecar
+        saved = None if sidecar is None else sidecar.edited_mask
+        start = saved if saved is not None and saved.shape == model_mask.shape else model_mask
+        editor = MaskEditor(MaskDocument(start), model_mask, self)
+        if start is saved:
+            editor.undo_stack.summary = EditSummary.from_dict(sidecar.edit_summary)
+        editor.step_done.connect(lambda e=editor: self._on_edit_step(e))
+        cur.editor = editor
+        cur.case.edited = editor.edited
+        cur.case.refresh_status()
+        self.cases.case_changed(cur.case)
+        self.result_ready.emit(cur)
+
+    # --- edits and autosave ----------------------------------------------------------------
+    def _on_edit_step(self, editor: MaskEditor) -> None:
+        cur = self.current
+        if cur is None or cur.editor is not editor:
+            return
+        self._mark_changed(cur.case)
+        cur.case.edited = editor.edited
+        cur.case.refresh_status()
+        self.cases.case_changed(cur.case)
+
+    def _mark_changed(self, case: Case) -> None:
+        case.version += 1
+        case.exported = False
+        self._autosave_timer.start()
+
+    def sidecar_for(self, cur: OnScreen) -> CaseSidecar:
+        editor = cur.editor
+        edited = editor is not None and editor.edited
+        return CaseSidecar(
+            image_file_name=cur.case.name,
+            content_hash=cur.bundle.content_hash,
+            model_id=None if cur.analysis is None else cur.analysis.model_id,
+            edited_mask=editor.mask.copy() if edited else None,
+            roi=cur.case.region,
+            edit_summary=editor.undo_stack.summary.to_dict() if editor is not None else {},
+            status=cur.case.status.value,
+        )
+
+    def autosave_current(self) -> None:
+        cur = self.current
+        if cur is None or cur.bundle is None or not cur.case.unsaved:
+            return
+        cur.case.pending = self.sidecar_for(cur)
+        self.autosaver.save(cur.case.pending, cur.case.path, cur.case.version)
+
+    def _on_saved(self, path: Path, version: int, _where) -> None:
+        case = self.cases.find(path)
+        if case is not None:
+            case.saved_version = max(case.saved_version, version)
+            case.save_error = None
+            if not case.unsaved:
+                case.pending = None
+
+    def _on_save_failed(self, path: Path, version: int, message: str) -> None:
+        case = self.cases.find(path)
+        if case is not None:
+            case.save_error = message
+        self.message.emit(message + " They are kept in memory; try File > Export.", "error", None)
+
+    def finish(self) -> list[str]:
+        """Quitting: save every unsaved case now; returns the messages of saves that failed."""
+        self._autosave_timer.stop()
+        cur = self.current
+        if cur is not None and cur.bundle is not None and cur.case.unsaved:
+            cur.case.pending = self.sidecar_for(cur)
+        self.autosaver.wait()
+        errors = []
+        for case in self.cases.cases:
+            if case.unsaved and case.pending is not None:
+                error = self.autosaver.save_now(case.pending, case.path)
+                if error is None:
+                    case.saved_version = case.version
+                else:
+                    errors.append(error)
+        return errors
+
+    # --- analysis --------------------------------------------------------------------------
+    @property
+    def model_available(self) -> bool:
+        return self.service.model is not None or self.service.model_loading
+
+    def _analyse(self, case: Case, foreground: bool, rgb=None) -> bool:
+        if not self.model_available or case.status == CaseStatus.ERROR and not foreground:
+            return False
+        case.status, case.progress = CaseStatus.QUEUED, None
+        self.cases.case_changed(case)
+        self.service.submit(case.path, self.settings.analysis_settings(), region=case.region,
+                            rgb=rgb, foreground=foreground)
+        return True
+
+    def analyse_current(self) -> bool:
+        cur = self.current
+        if cur is None or cur.bundle is None:
+            return False
+        return self._analyse(cur.case, True, cur.bundle.image.rgb)
+
+    def analyse_all(self) -> int:
+        todo = [c for c in self.cases.cases if c.status in (CaseStatus.NEW, CaseStatus.ERROR)
+                and c.thumbnail is not None]
+        return sum(self._analyse(c, foreground=False) for c in todo)
+
+    def reanalyse_all(self) -> None:
+        """Settings changed: the case on screen first, then every readable case again."""
+        self.analyse_current()
+        for case in self.cases.cases:
+            if case.thumbnail is not None and case.status != CaseStatus.ERROR:
+                self._analyse(case, foreground=False)
+
+    def _set_status(self, path: Path, status: CaseStatus | None, progress: float | None) -> None:
+        case = self.cases.find(path)
+        if case is None:
+            return
+        if status is None:  # cancelled: back to what is known
+            case.status = CaseStatus.NEW
+            case.refresh_status()
+        else:
+            case.status = status
+        case.progress = progress
+        self.cases.case_changed(case)
+
+    def _on_analysis_finished(self, outcome: AnalysisOutcome) -> None:
+        case = self.cases.find(outcome.job.path)
+        if case is None:
+            return
+        a = outcome.analysis
+        case.ged, case.malignancy_probability = a.ged, a.malignancy_probability
+        case.status, case.progress, case.message = CaseStatus.NEW, None, None
+        case.refresh_status()
+        self.cases.case_changed(case)
+        cur = self.current
+        if cur is not None and cur.case is case and cur.bundle is not None \
+                and outcome.job.region == case.region:
+            cur.outcome = outcome
+            self._make_editor(cur)
+
+    def _on_analysis_failed(self, job, message: str) -> None:
+        case = self.cases.find(job.path)
+        if case is not None:
+            case.status, case.message, case.progress = CaseStatus.ERROR, message, None
+            self.cases.case_changed(case)
+        if self.current is not None and self.current.case is case:
+            self.message.emit(message, "error", None)
+            if self.current.editor is None and self.current.bundle is not None:
+                self._make_editor(self.current)
+
+    def _on_model_ready(self, info) -> None:
+        if self.settings.analyse_folder_in_background:
+            for case in self.cases.cases:
+                if case.status == CaseStatus.NEW and case.thumbnail is not None:
+                    self._analyse(case, foreground=False)
+
+    def _on_model_unavailable(self, message: str, missing: bool) -> None:
+        cur = self.current
+        if cur is not None and cur.bundle is not None and cur.editor is None:
+            self._make_editor(cur)
+
+    # --- region and threshold --------------------------------------------------------------
+    def set_region(self, region) -> None:
+        cur = self.current
+        if cur is None or cur.case.region == (tuple(region) if region else None):
+            return
+        cur.case.region = tuple(region) if region else None
+        self._mark_changed(cur.case)
+        if cur.bundle is not None:
+            self._analyse(cur.case, True, cur.bundle.image.rgb)
+
+    def set_threshold(self, threshold: float) -> None:
+        self.settings.threshold = float(threshold)
+        cur = self.current
+        if cur is None or cur.editor is None or cur.analysis is None:
+            return
+        editor, mask = cur.editor, self.model_mask(cur)
+        if not editor.edited:
+            editor.replace_model_mask(mask, keep_edits=False)
+            return
+        editor.replace_model_mask(mask, keep_edits=True)
+        self.message.emit(
+            f"Your edits are kept; the threshold {threshold:.2f} applies to the model's mask.",
+            "info", [("Replace my edits with the threshold mask",
+                      lambda: editor.replace_model_mask(self.model_mask(cur), keep_edits=False))])
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        self.loader.shutdown(timeout_ms)
+        return self.service.shutdown(timeout_ms)

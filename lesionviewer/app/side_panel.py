@@ -1,0 +1,178 @@
+"""Right-hand panel: the analysis result in plain words, overlay switches, the threshold."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QSlider,
+                               QVBoxLayout, QWidget)
+
+from lesionviewer.app.geometry import ged_reading
+from lesionviewer.engine.analysis import Analysis
+
+OVERLAY_LABELS = {
+    "mask": "Mask fill",
+    "contour": "Mask outline",
+    "variance": "Variance heatmap",
+    "samples": "Sample outlines",
+    "reference": "Reference mask",
+}
+DISCLAIMER = "Decision support, not a diagnosis."
+
+
+def _seconds(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
+
+
+class SidePanel(QWidget):
+    overlay_toggled = Signal(str, bool)
+    overlay_opacity_changed = Signal(str, float)
+    threshold_changed = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(self._result_box())
+        layout.addWidget(self._overlay_box())
+        layout.addWidget(self._details_box())
+        layout.addStretch(1)
+        self.show_analysis(None)
+
+    # --- construction ----------------------------------------------------------------------
+    def _result_box(self) -> QGroupBox:
+        box = QGroupBox("Result")
+        form = QFormLayout(box)
+        self.malignancy = QLabel()
+        self.malignancy.setStyleSheet("font-size: 20px; font-weight: 600;")
+        self.malignancy.setToolTip("Calibrated probability that the lesion is malignant, from "
+                                   "the model's malignancy head")
+        self.disclaimer = QLabel(DISCLAIMER)
+        self.disclaimer.setStyleSheet("color: #b8860b;")
+        self.ged = QLabel()
+        self.ged.setToolTip("Generalized Energy Distance among the sample masks (0..1): how much "
+                            "the model's samples disagree on the border. Low < 0.10 <= medium "
+                            "< 0.25 <= high (reading aid, not a validated scale).")
+        self.area = QLabel()
+        self.dice = QLabel()
+        self.dice.setToolTip("Dice overlap of the current mask with <id>_mask.png next to the photo")
+        self.skin = QLabel()
+        self.skin.setToolTip("Individual typology angle of the skin around the lesion "
+                             "(Chardon et al. 1991); depends on lighting and camera")
+        form.addRow("Malignancy", self.malignancy)
+        form.addRow("", self.disclaimer)
+        form.addRow("Uncertainty (GED)", self.ged)
+        form.addRow("Lesion area", self.area)
+        form.addRow("Dice vs reference", self.dice)
+        form.addRow("Skin tone", self.skin)
+        return box
+
+    def _overlay_box(self) -> QGroupBox:
+        box = QGroupBox("Overlays")
+        grid = QGridLayout(box)
+        self.overlay_checks: dict[str, QCheckBox] = {}
+        self.overlay_sliders: dict[str, QSlider] = {}
+        for row, (name, label) in enumerate(OVERLAY_LABELS.items()):
+            check = QCheckBox(label)
+            slider = QSlider(Qt.Horizontal)
+            slider.setRange(0, 100)
+            slider.setToolTip("Opacity")
+            check.toggled.connect(lambda on, n=name: self.overlay_toggled.emit(n, on))
+            slider.valueChanged.connect(
+                lambda v, n=name: self.overlay_opacity_changed.emit(n, v / 100.0))
+            grid.addWidget(check, row, 0)
+            grid.addWidget(slider, row, 1)
+            self.overlay_checks[name], self.overlay_sliders[name] = check, slider
+        row = len(OVERLAY_LABELS)
+        self.threshold_label = QLabel()
+        self.threshold_slider = QSlider(Qt.Horizontal)
+        self.threshold_slider.setRange(5, 95)
+        self.threshold_slider.setToolTip("A pixel is lesion when at least this fraction of the "
+                                         "model's samples say so (consensus probability)")
+        self.threshold_slider.valueChanged.connect(self._on_threshold)
+        grid.addWidget(self.threshold_label, row, 0)
+        grid.addWidget(self.threshold_slider, row, 1)
+        self.variance_legend = QLabel("Heatmap: sample variance 0 (agree) to 0.25 (split); "
+                                      "colour bar at the right of the photo.")
+        self.variance_legend.setWordWrap(True)
+        self.variance_legend.setStyleSheet("color: gray; font-size: 11px;")
+        grid.addWidget(self.variance_legend, row + 1, 0, 1, 2)
+        return box
+
+    def _details_box(self) -> QGroupBox:
+        box = QGroupBox("Details")
+        form = QFormLayout(box)
+        self.region = QLabel()
+        self.model = QLabel()
+        self.model.setWordWrap(True)
+        self.model.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.timings = QLabel()
+        self.timings.setWordWrap(True)
+        self.settings = QLabel()
+        self.settings.setWordWrap(True)
+        form.addRow("Analysed", self.region)
+        form.addRow("Model", self.model)
+        form.addRow("Time", self.timings)
+        form.addRow("Settings", self.settings)
+        return box
+
+    # --- state in --------------------------------------------------------------------------
+    def set_overlay_state(self, visible: dict, opacity: dict) -> None:
+        for name in OVERLAY_LABELS:
+            self.overlay_checks[name].setChecked(bool(visible.get(name, False)))
+            self.overlay_sliders[name].setValue(int(round(100 * opacity.get(name, 1.0))))
+
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(int(round(threshold * 100)))
+        self.threshold_slider.blockSignals(False)
+        self.threshold_label.setText(f"Threshold {threshold:.2f}")
+
+    def set_reference_available(self, available: bool) -> None:
+        self.overlay_checks["reference"].setEnabled(available)
+        self.overlay_sliders["reference"].setEnabled(available)
+        if not available:
+            self.dice.setText("no reference mask")
+
+    def show_analysis(self, analysis: Analysis | None, from_cache: bool = False) -> None:
+        has = analysis is not None
+        for w in (self.threshold_slider,):
+            w.setEnabled(has)
+        if not has:
+            self.malignancy.setText("–")
+            for label in (self.ged, self.area, self.skin, self.region, self.model,
+                          self.timings, self.settings):
+                label.setText("–")
+            return
+        p = analysis.malignancy_probability
+        self.malignancy.setText("not available for this model" if p is None else f"{p:.0%}")
+        self.ged.setText(f"{analysis.ged:.3f} ({ged_reading(analysis.ged)})")
+        tone = analysis.skin_tone
+        self.skin.setText("unknown (too little skin visible)" if math.isnan(tone.ita_degrees)
+                          else f"ITA {tone.ita_degrees:.1f}° ({tone.group})")
+        if analysis.region:
+            x, y, w, h = analysis.region
+            self.region.setText(f"region x {x}, y {y}, {w} × {h} px")
+        else:
+            h, w = analysis.consensus_probability.shape
+            self.region.setText(f"whole photo, {w} × {h} px")
+        self.model.setText(f"{analysis.model_id} on {analysis.device}")
+        t = dict(analysis.timings)
+        total = t.pop("total", None)
+        parts = [f"{k} {_seconds(v)}" for k, v in t.items()]
+        head = f"total {_seconds(total)}" if total is not None else ""
+        self.timings.setText((head + (" (" + ", ".join(parts) + ")" if parts else "")
+                              + ("; reopened from cache" if from_cache else "")).strip())
+        s = analysis.settings
+        self.settings.setText(", ".join(f"{k} {v}" for k, v in s.items()
+                                        if k in ("samples", "timestep_range", "crf", "method")))
+
+    def show_mask_stats(self, lesion_fraction: float | None, dice: float | None) -> None:
+        self.area.setText("–" if lesion_fraction is None else f"{lesion_fraction:.1%} of the photo")
+        if dice is not None:
+            self.dice.setText(f"{dice:.3f}")
+
+    def _on_threshold(self, value: int) -> None:
+        self.threshold_label.setText(f"Threshold {value / 100:.2f}")
+        self.threshold_changed.emit(value / 100.0)
