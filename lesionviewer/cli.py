@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 COMMANDS = {
@@ -18,6 +19,7 @@ COMMANDS = {
 TRAIN_COMMANDS = {
     "backbone": ("lesionviewer.training.backbone", "the class-conditional DDPM"),
     "heads": ("lesionviewer.training.heads", "probe ensemble, malignancy head, DiffSeg and CRF settings"),
+    "card": ("lesionviewer.training.model_card", "write MODEL_CARD.md from the model's records"),
 }
 
 
@@ -27,7 +29,7 @@ def _top_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lesionviewer",
         description="Skin-lesion segmentation with a diffusion model. Without a command, opens the app.",
-        epilog="commands: " + ", ".join([*COMMANDS, "train backbone", "train heads"]),
+        epilog="commands: " + ", ".join([*COMMANDS, *(f"train {c}" for c in TRAIN_COMMANDS)]),
     )
     p.add_argument("--version", action="version", version=f"lesionviewer {__version__}")
     return p
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     command = argv.pop(0) if argv and argv[0] in (*COMMANDS, "train") else "gui"
     if command == "train":
         if not argv or argv[0] not in TRAIN_COMMANDS:
-            print("usage: lesionviewer train {backbone,heads} ...", file=sys.stderr)
+            print(f"usage: lesionviewer train {{{','.join(TRAIN_COMMANDS)}}} ...", file=sys.stderr)
             return 2
         what = argv.pop(0)
         module_name, help_text = TRAIN_COMMANDS[what]
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=help_text)
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(argv)) or 0)
+    args = parser.parse_args(argv)
+    args.command_line = shlex.join([*prog.split(), *argv])  # model cards quote it
+    return int(module.run(args) or 0)
 
 
 if __name__ == "__main__":

@@ -102,18 +102,21 @@ def run(args: argparse.Namespace) -> int:
     def save(final: bool) -> None:
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                     "rng": gen.get_state(), "step": step, "elapsed_s": elapsed_before + time.time() - start,
-                    "history": json.dumps(history)}, state_path.with_suffix(".tmp"))
+                    "history": json.dumps(history), "commands": json.dumps(commands)}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
         trained = {"steps": step, "minutes": round((elapsed_before + time.time() - start) / 60, 1),
                    "device": str(device), "hardware": f"{platform.machine()} {platform.processor()}",
                    "torch_threads": torch.get_num_threads(), "train_cases": len(cases),
                    "batch": args.batch, "patch_batch": args.patch_batch, "lr": args.lr,
-                   "ema": args.ema, "seed": args.seed, "final": final}
+                   "ema": args.ema, "seed": args.seed, "final": final,
+                   "commands": commands}
         cfg = dict(config, backbone_training=trained)
         save_model(out, cfg, {f"unet.{k}": v for k, v in ema.state_dict().items()})
         (out / "backbone_history.json").write_text(json.dumps(history) + "\n")
 
     images = D.to_model_range(arrays.images)
+    commands = json.loads(state["commands"]) if args.resume and state_path.is_file() and "commands" in state else []
+    commands.append(getattr(args, "command_line", "") or "lesionviewer train backbone (called from Python)")
     start = time.time()
     deadline = start + args.minutes * 60
     next_ckpt = start + args.checkpoint_minutes * 60

@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
     config["fusion_weight"] = chosen["fusion_weight"]
     config["defaults"] = dict(config["defaults"], method=chosen["method"], crf=chosen["use_crf"])
     config["heads_training"] = {"minutes": round((time.time() - started) / 60, 1), "device": str(device),
-                                "label_fraction": args.label_fraction, "seed": args.seed}
+                                "label_fraction": args.label_fraction, "seed": args.seed,
+                                "command": getattr(args, "command_line", "") or "lesionviewer train heads (called from Python)"}
     state = {f"unet.{k}": v for k, v in model.unet.state_dict().items()}
     state.update({f"probe.{k}": v for k, v in probe.state_dict().items()})
     state.update({f"malignancy.{k}": v for k, v in fit.head.state_dict().items()})

@@ -1,0 +1,141 @@
+"""`lesionviewer train card`: MODEL_CARD.md written from the model's own records.
+
+Sources: config.json (architecture, training runs, commands, SHA-256), heads_report.json (the
+sweeps on `val`), an evaluation JSON from `lesionviewer evaluate`, and optionally the output of
+benchmarks/analyze_latency.py. Nothing is typed in by hand, so the card stays true.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lesionviewer.engine.checkpoint import read_config, sha256_file
+from lesionviewer.engine.model import load_model
+
+COLUMNS = (("n", "n"), ("Dice", "dice_mean"), ("IoU", "iou_mean"), ("precision", "precision_mean"),
+           ("recall", "recall_mean"), ("thr. Jaccard", "thresholded_jaccard"), ("HD95 px", "hd95_mean"),
+           ("GED vs ref", "ged_mean"), ("var. AUROC", "uncertainty_error_auroc"),
+           ("malig. AUROC", "malignancy_auroc"), ("sens@90spec", "malignancy_sens_at_90spec"),
+           ("ECE", "malignancy_ece"), ("s/image", "seconds_per_image"))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--evaluation", required=True, help="report.json from `lesionviewer evaluate`")
+    p.add_argument("--benchmark", help="text printed by benchmarks/analyze_latency.py")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
+    config = read_config(model_dir)
+    heads = json.loads((model_dir / "heads_report.json").read_text()) if (model_dir / "heads_report.json").is_file() else {}
+    model = load_model(model_dir)
+    params = sum(p.numel() for p in model.unet.parameters())
+    size_mb = (model_dir / "model.safetensors").stat().st_size / 1e6
+    bb = config.get("backbone_training", {})
+    hd = config.get("heads_training", {})
+    d = config["defaults"]
+    methods = evaluation.get("methods", {})
+    default = evaluation.get("default_method")
+    out = [f"# Model card: {config['name']}", "",
+           f"- **Model id:** `{model.model_id}`",
+           f"- **Weights:** `model.safetensors`, {size_mb:.1f} MB, SHA-256 `{sha256_file(model_dir / 'model.safetensors')}` "
+           "(checked by lesionviewer at every load)",
+           f"- **Default analysis:** method `{d['method']}`, {d['samples']} samples at t in "
+           f"{d['timestep_range'][0]}..{d['timestep_range'][1]}, DenseCRF {'on' if d['crf'] else 'off'}",
+           "", "## Intended use", "",
+           "Decision support for dermatologists reviewing dermoscopy images of pigmented skin lesions, and "
+           "pre-segmentation for annotators who correct masks. **It is not a diagnosis** and must not be used "
+           "to rule a lesion in or out without a clinician. Research and non-commercial use only (the training "
+           "data is CC BY-NC 4.0).", "",
+           "## Training data", "",
+           f"ISIC 2018 Task 1 training images with expert lesion masks and ISIC 2017 diagnoses "
+           f"(`../shared/data/isic-train`, 256x256), split by the fixed `splits.csv`: "
+           f"{bb.get('train_cases', '?')} `train` images for all training, `val` ({heads.get('val_cases', '?')} images) "
+           "for every choice below and for the figures. Licence: treat as CC BY-NC 4.0. Cite Codella et al. 2019 "
+           "(arXiv:1902.03368) and Tschandl et al. 2018 (HAM10000, doi:10.1038/sdata.2018.161).", "",
+           "In the backbone the expert masks are used only to label patches at the working scale as lesion "
+           "(>= 30 % lesion pixels) or healthy skin (no lesion pixel); whole images carry the lesion label, with "
+           "null-label dropout. The probe and the malignancy head are trained on the frozen backbone.", "",
+           "## Architecture", "",
+           f"Class-conditional denoising UNet, {params / 1e6:.2f} M parameters, working resolution "
+           f"{config['working_size']}x{config['working_size']}, channels {config['unet']['base_channels']} x "
+           f"{config['unet']['channel_mult']}, {config['schedule']['kind']} schedule with "
+           f"{config['schedule']['num_timesteps']} steps; labels healthy / lesion / null. "
+           f"Probe: {config['probe']['members'] if config.get('probe') else 0} per-pixel MLPs on decoder blocks "
+           f"{config['probe']['blocks'] if config.get('probe') else []} (+RGB) at "
+           f"{config['probe']['feature_size'] if config.get('probe') else '-'}^2. Malignancy head: pooled features "
+           "inside and outside the lesion, temperature-scaled on `val`.", "",
+           "## How it was made", "", "```bash"]
+    out += bb.get("commands") or ["# backbone command not recorded in config.json"]
+    out += [hd.get("command", "# heads command not recorded"),
+            f"lesionviewer evaluate --data ../shared/data/isic-train --split val --model {model_dir} --out <report.json>",
+            f"lesionviewer train card --model {model_dir} --evaluation <report.json> [--benchmark <bench.txt>]", "```", "",
+            f"Backbone: {bb.get('steps')} steps of {bb.get('batch')} whole images + {bb.get('patch_batch')} patches, "
+            f"{bb.get('minutes')} min on {bb.get('device')} ({bb.get('hardware', '').strip()}, "
+            f"{bb.get('torch_threads')} threads), AdamW lr {bb.get('lr')}, EMA {bb.get('ema')}, seed {bb.get('seed')}. "
+            f"Heads and tuning: {hd.get('minutes')} min on {hd.get('device')}, label fraction {hd.get('label_fraction')}.", ""]
+    if heads:
+        out += ["## Choices made on `val`", "", "Decoder blocks (single-member probe, 1 epoch, no CRF, Dice at the working resolution):", "",
+                _table(["blocks", "val Dice", "Dice per t " + str(heads.get("timesteps"))],
+                       [["+".join(r["blocks"]), r["val_dice_no_crf"], r["per_timestep"]] for r in heads.get("block_sweep", [])]), ""]
+        if heads.get("label_efficiency"):
+            out += ["Label efficiency (probe ensemble trained on a share of `train`, no CRF):", "",
+                    _table(["label fraction", "train images", "val Dice"],
+                           [[r["fraction"], r["train_images"], r["val_dice_no_crf"]] for r in heads["label_efficiency"]]), ""]
+        ds = sorted(heads.get("diffseg_sweep", []), key=lambda r: -r["val_dice_no_crf"])[:5]
+        out += ["DiffSeg smoothing and threshold (best five; threshold null = Otsu; no CRF):", "",
+                _table(["sigma", "theta", "val Dice"], [[r["smoothing_sigma"], r["threshold"], r["val_dice_no_crf"]] for r in ds]), "",
+                f"CRF and default method (the Analyzer end to end on {min(heads.get('val_cases', 0), 100)} `val` cases):", "",
+                _table(["stage", "method", "setting", "val Dice", "s/image"],
+                       [[r["stage"], r["method"], r.get("crf") if r["stage"] == "crf" else f"fusion {r.get('fusion_weight')}",
+                         r["val_dice"], r["seconds_per_image"]] for r in heads.get("method_sweep", [])]), ""]
+    out += [f"## Figures on `val` ({evaluation.get('n_cases')} images, `lesionviewer evaluate`)", "",
+            _table(["method"] + [c for c, _ in COLUMNS],
+                   [[name + (" (default)" if name == default else "")] + [figures.get(k) for _, k in COLUMNS]
+                    for name, figures in methods.items()]), ""]
+    if default in methods:
+        groups = methods[default].get("per_group", {})
+        out += [f"Per ITA skin-tone group (default method `{default}`):", "",
+                _table(["group", "n", "Dice", "precision", "malig. AUROC"],
+                       [[g, f.get("n"), f.get("dice_mean"), f.get("precision_mean"), f.get("malignancy_auroc")] for g, f in groups.items()]), ""]
+    if benchmark:
+        out += ["## Speed", "", "`python benchmarks/analyze_latency.py --model " + str(model_dir) + "`:", "", "```", benchmark.strip(), "```", ""]
+    out += ["## Limitations", "",
+            "- Trained and measured on dermoscopy images only; smartphone photos are out of distribution "
+            "(draw a box around the lesion so the analysis runs at the model's scale).",
+            "- Darker skin tones are badly under-represented in ISIC (see the per-group table: groups with few "
+            "images have unreliable figures); do not assume the figures transfer.",
+            "- Malignancy labels are melanoma vs nevus / seborrheic keratosis (ISIC 2017); other malignancies "
+            "(basal or squamous cell carcinoma) were never seen.",
+            f"- The image is analysed at {config['working_size']}x{config['working_size']}; DenseCRF at a "
+            "display-sized resolution restores edges, but fine borders of large photos are approximate.",
+            "- Temperature scaling and every setting above were fitted on `val`, the same split the figures are "
+            "measured on, so the figures are slightly optimistic.",
+            "- Trained on a 2-core CPU within a session's time; see the issue notes for what more compute would buy.", ""]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    model_dir = Path(args.model)
+    evaluation = json.loads(Path(args.evaluation).read_text())
+    benchmark = Path(args.benchmark).read_text() if args.benchmark else None
+    card = render(model_dir, evaluation, benchmark)
+    (model_dir / "MODEL_CARD.md").write_text(card + "\n", encoding="utf-8")
+    print(f"wrote {model_dir / 'MODEL_CARD.md'}")
+    return 0
