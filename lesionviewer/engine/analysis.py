@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,9 @@ class Analysis:
             "malignancy_probability": None
             if self.malignancy_probability is None
             else float(self.malignancy_probability),
-            "skin_tone": dataclasses.asdict(self.skin_tone),
+            # NaN (no usable skin) is not JSON (RFC 8259): it becomes null.
+            "skin_tone": {**dataclasses.asdict(self.skin_tone),
+                          "ita_degrees": self.skin_tone.ita_degrees if math.isfinite(self.skin_tone.ita_degrees) else None},
             "lesion_fraction": float(self.consensus_mask.mean()),
             "timesteps": list(self.timesteps),
             "settings": self.settings,

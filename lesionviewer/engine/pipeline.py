@@ -120,8 +120,9 @@ class Analyzer:
         Deterministic for a given seed, settings and device. Raises AnalysisCancelled when
         ``cancelled()`` answers True between steps.
         """
-        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
-            raise ValueError("the image must be an HxWx3 uint8 RGB array")
+        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+                and image.size > 0):
+            raise ValueError("the image must be an HxWx3 uint8 RGB array with at least one pixel")
         s = self.resolve(settings)
         timesteps = timesteps_for(s.samples, s.timestep_range)
         total = 3 + len(timesteps)
