@@ -23,6 +23,11 @@ from lesionviewer.io.export import save_map_png16, save_mask_png, write_json_ato
 from lesionviewer.io.images import ImageLoadError, find_images, load_image, load_mask, reference_mask_for
 
 
+# This command's own results, so that `--out` beside the photos does not feed them back in
+# (find_images already skips *_variance and masks).
+OWN_OUTPUT_ENDINGS = ("_consensus",)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="folder for the results")
@@ -42,7 +47,8 @@ def collect(paths: list[str]) -> tuple[list[tuple[Path, str]], list[str]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += [(f, f.relative_to(path).with_suffix("").as_posix()) for f in find_images(path)]
+            found += [(f, f.relative_to(path).with_suffix("").as_posix()) for f in find_images(path)
+                      if not f.stem.lower().endswith(OWN_OUTPUT_ENDINGS)]
         elif path.is_file():
             found.append((path, path.stem))
         else:
