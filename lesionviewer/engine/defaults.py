@@ -31,6 +31,7 @@ def default_model_config(name: str, working_size: int = 96, base_channels: int =
             "threshold": None,
             "fill_holes": True,
             "mask_vignette": True,
+            "statistic": "abs_difference",  # or "error_difference"; `train heads` picks on val
         },
         "probe": None,
         "malignancy": None,

@@ -7,11 +7,19 @@ Where the image looks like lesion, the two labels disagree about the noise. D_t 
 scaled by its 99th percentile over the field of view, and thresholded at theta (or by Otsu).
 The difference lights the lesion's rim more than a large lesion's interior (shared/findings),
 so the thresholded mask has its holes filled; the dermoscope's dark vignette is masked out.
+
+Because the analysis knows the noise eps it added, it can also ask which label *explains* each
+pixel better, the per-pixel denoising-error difference (the evidence a diffusion classifier
+uses, Li et al. 2023, "Your diffusion model is secretly a zero-shot classifier"):
+    E_t(p) = ||eps_theta(x_t, t, healthy)(p) - eps(p)||^2 - ||eps_theta(x_t, t, lesion)(p) - eps(p)||^2,
+positive where the lesion label predicts the noise better. It is signed, so it marks the
+lesion's region rather than its rim; `val` decides which statistic a model ships with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 
 import cv2
 import numpy as np
@@ -20,22 +28,42 @@ import torch
 SOFTNESS = 0.1  # width of the sigmoid that turns the scaled difference into a probability
 
 
+class Statistic(str, enum.Enum):
+    ABS_DIFFERENCE = "abs_difference"  # D_t, as published (scaled to 0..1)
+    ERROR_DIFFERENCE = "error_difference"  # E_t, signed (scaled to -1..1)
+
+
 @dataclasses.dataclass(frozen=True)
 class DiffSegParams:
     smoothing_sigma: float = 2.0  # in working-resolution pixels
-    threshold: float | None = None  # on the scaled difference (0..1); None = Otsu per map
+    threshold: float | None = None  # on the scaled statistic; None = Otsu per map
     fill_holes: bool = True
     mask_vignette: bool = True
+    statistic: Statistic = Statistic.ABS_DIFFERENCE
 
     @classmethod
     def from_dict(cls, d: dict) -> DiffSegParams:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        params = {k: v for k, v in d.items() if k in known}
+        if "statistic" in params:
+            params["statistic"] = Statistic(params["statistic"])
+        return cls(**params)
+
+    def to_dict(self) -> dict:
+        return dict(dataclasses.asdict(self), statistic=self.statistic.value)
 
 
 def noise_difference(eps_lesion: torch.Tensor, eps_healthy: torch.Tensor) -> np.ndarray:
     """(B,3,H,W) each -> (B,H,W) float32: per-pixel L1 over RGB of the two predictions."""
     return (eps_lesion - eps_healthy).abs().sum(dim=1).float().cpu().numpy()
+
+
+def error_difference(eps_lesion: torch.Tensor, eps_healthy: torch.Tensor, noise: torch.Tensor) -> np.ndarray:
+    """(B,3,H,W) each -> (B,H,W) float32 E_t: healthy-label minus lesion-label squared error."""
+    noise = noise.to(eps_lesion.device, eps_lesion.dtype)
+    healthy_error = (eps_healthy - noise).pow(2).sum(dim=1)
+    lesion_error = (eps_lesion - noise).pow(2).sum(dim=1)
+    return (healthy_error - lesion_error).float().cpu().numpy()
 
 
 def field_of_view(rgb: np.ndarray) -> np.ndarray:
@@ -72,26 +100,35 @@ def otsu_threshold(values: np.ndarray) -> float:
 
 
 def scaled_difference(difference: np.ndarray, params: DiffSegParams, valid: np.ndarray | None) -> np.ndarray:
-    """HxW raw difference -> HxW float32 in 0..1 (smoothed, over its 99th percentile in view)."""
+    """HxW raw statistic -> HxW float32, smoothed and divided by the 99th percentile of its
+    magnitude in view: 0..1 for ABS_DIFFERENCE, -1..1 for ERROR_DIFFERENCE (out of view: the
+    minimum)."""
     d = difference.astype(np.float32)
     if params.smoothing_sigma > 0:
         d = cv2.GaussianBlur(d, (0, 0), params.smoothing_sigma)
     inside = d[valid] if valid is not None and valid.any() else d.ravel()
-    scale = float(np.percentile(inside, 99)) or 1.0
-    d = np.clip(d / scale, 0, 1)
+    signed = params.statistic is Statistic.ERROR_DIFFERENCE
+    scale = float(np.percentile(np.abs(inside) if signed else inside, 99)) or 1.0
+    d = np.clip(d / scale, -1 if signed else 0, 1)
     if valid is not None:
-        d[~valid] = 0.0
+        d[~valid] = -1.0 if signed else 0.0
     return d
 
 
 def difference_probability(difference: np.ndarray, params: DiffSegParams, valid: np.ndarray | None) -> np.ndarray:
-    """HxW raw noise difference -> HxW float32 lesion probability in 0..1.
+    """HxW raw statistic (D_t or E_t) -> HxW float32 lesion probability in 0..1.
 
     p = sigmoid((D_scaled - theta) / SOFTNESS), so p >= 0.5 exactly where D_scaled >= theta;
     holes of the thresholded region are raised to at least 0.5 + SOFTNESS when fill_holes is on.
     """
     d = scaled_difference(difference, params, valid)
-    theta = params.threshold if params.threshold is not None else otsu_threshold(d[valid] if valid is not None and valid.any() else d)
+    inside = d[valid] if valid is not None and valid.any() else d
+    if params.threshold is not None:
+        theta = params.threshold
+    elif params.statistic is Statistic.ERROR_DIFFERENCE:
+        theta = otsu_threshold((inside + 1) / 2) * 2 - 1
+    else:
+        theta = otsu_threshold(inside)
     p = 1.0 / (1.0 + np.exp(-(d - theta) / SOFTNESS))
     if params.fill_holes:
         filled = fill_holes(p >= 0.5) & ~(p >= 0.5)

@@ -21,7 +21,14 @@ from lesionviewer.engine import uncertainty as U
 from lesionviewer.engine.analysis import Analysis, AnalysisCancelled, AnalysisSettings, Method, Progress
 from lesionviewer.engine.checkpoint import ModelError
 from lesionviewer.engine.device import resolve_device
-from lesionviewer.engine.diffseg import difference_probability, field_of_view, fill_holes, noise_difference
+from lesionviewer.engine.diffseg import (
+    Statistic,
+    difference_probability,
+    error_difference,
+    field_of_view,
+    fill_holes,
+    noise_difference,
+)
 from lesionviewer.engine.model import LesionModel, load_model
 from lesionviewer.engine.probe import MalignancyHead, gather_features
 from lesionviewer.engine.refine import crf_refine
@@ -238,7 +245,10 @@ class Analyzer:
         diff_p = [None] * n
         if want_diffseg:
             valid = field_of_view(small) if m.diffseg.mask_vignette else None
-            diff = noise_difference(eps[:n], eps[n:])
+            if m.diffseg.statistic is Statistic.ERROR_DIFFERENCE:
+                diff = error_difference(eps[:n], eps[n:], noise)
+            else:
+                diff = noise_difference(eps[:n], eps[n:])
             diff_p = [difference_probability(d, m.diffseg, valid) for d in diff]
         w = float(m.config.get("fusion_weight", 0.5))
         out = []

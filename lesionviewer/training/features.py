@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lesionviewer.engine.diffseg import noise_difference
+from lesionviewer.engine.diffseg import Statistic, error_difference, noise_difference
 from lesionviewer.engine.model import LesionModel
 from lesionviewer.engine.probe import MalignancyHead, gather_features
 from lesionviewer.engine.unet import Label
@@ -33,7 +33,7 @@ class FeatureSet:
     pixel_labels: np.ndarray | None = None  # (N, P) bool
     maps: np.ndarray | None = None  # (T, N, C, f, f) float16 whole maps (val)
     pooled: np.ndarray | None = None  # (T, N, 2C+1) float32 pooled over the expert mask
-    differences: np.ndarray | None = None  # (T, N, S, S) float32 DiffSeg noise differences
+    differences: dict[Statistic, np.ndarray] | None = None  # statistic -> (T, N, S, S) float32
 
 
 def channel_slices(model: LesionModel) -> dict[str, slice]:
@@ -78,7 +78,7 @@ def extract(model: LesionModel, arrays: ArraySet, timesteps, feature_size: int, 
     if keep_maps:
         fs.maps = np.zeros((T, n, c, feature_size, feature_size), np.float16)
     if differences:
-        fs.differences = np.zeros((T, n, size, size), np.float32)
+        fs.differences = {stat: np.zeros((T, n, size, size), np.float32) for stat in Statistic}
     fs.pooled = np.zeros((T, n, 2 * c + 1), np.float32)
     rng = np.random.default_rng(seed)
     small_masks = torch.from_numpy(arrays.masks[:, None].astype(np.float32))
@@ -105,7 +105,8 @@ def extract(model: LesionModel, arrays: ArraySet, timesteps, feature_size: int, 
                 lesion_taps = {name: v[:k] for name, v in taps.items()}
                 g = gather_features(lesion_taps, x0.to(device), blocks, feature_size).float().cpu()
                 if differences:
-                    fs.differences[ti, start:stop] = noise_difference(eps[:k], eps[k:])
+                    fs.differences[Statistic.ABS_DIFFERENCE][ti, start:stop] = noise_difference(eps[:k], eps[k:])
+                    fs.differences[Statistic.ERROR_DIFFERENCE][ti, start:stop] = error_difference(eps[:k], eps[k:], noise)
                 if keep_maps:
                     fs.maps[ti, start:stop] = g.numpy().astype(np.float16)
                 if pixels_per_image:

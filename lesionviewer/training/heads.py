@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     model.malignancy = fit.head
     model.diffseg = diffseg
     config = dict(model.config, probe=dataclasses.replace(probe.cfg, in_channels=0).to_dict(),
-                  malignancy={"hidden": fit.head.mlp[0].out_features}, diffseg=dataclasses.asdict(diffseg))
+                  malignancy={"hidden": fit.head.mlp[0].out_features}, diffseg=diffseg.to_dict())
     model.config = config
     analyzer = Analyzer(model, device=str(device))
     tune = val_cases[: args.tune_cases]

@@ -16,31 +16,37 @@ import numpy as np
 from tqdm import tqdm
 
 from lesionviewer.engine.analysis import AnalysisSettings, Method
-from lesionviewer.engine.diffseg import DiffSegParams, difference_probability, field_of_view
+from lesionviewer.engine.diffseg import DiffSegParams, Statistic, difference_probability, field_of_view
 from lesionviewer.engine.pipeline import Analyzer
 from lesionviewer.engine.refine import CRFParams
 from lesionviewer.training.probe_fit import mean_dice
 
-SIGMAS = (1.0, 2.0, 4.0)
-THRESHOLDS = (None, 0.2, 0.3, 0.4, 0.5, 0.6)
+SIGMAS = (2.0, 4.0, 6.0)
+THRESHOLDS = {
+    Statistic.ABS_DIFFERENCE: (None, 0.2, 0.3, 0.4, 0.5),
+    Statistic.ERROR_DIFFERENCE: (None, 0.0, 0.1, 0.2, 0.3),
+}
 
 
-def tune_diffseg(differences: np.ndarray, images: np.ndarray, masks: np.ndarray) -> tuple[DiffSegParams, list[dict]]:
-    """differences: (T, N, S, S); images: (N, S, S, 3) uint8; masks: (N, S, S) bool.
+def tune_diffseg(differences: dict[Statistic, np.ndarray], images: np.ndarray,
+                 masks: np.ndarray) -> tuple[DiffSegParams, list[dict]]:
+    """differences: statistic -> (T, N, S, S); images: (N, S, S, 3) uint8; masks: (N, S, S) bool.
 
     Scores the consensus of the T thresholded maps (no CRF) by mean Dice."""
     fov = [field_of_view(img) for img in images]
     sweep = []
-    for sigma, theta in itertools.product(SIGMAS, THRESHOLDS):
-        params = DiffSegParams(smoothing_sigma=sigma, threshold=theta, fill_holes=True, mask_vignette=True)
-        votes = np.zeros(masks.shape, np.float32)
-        for t in range(differences.shape[0]):
-            for i in range(differences.shape[1]):
-                votes[i] += difference_probability(differences[t, i], params, fov[i]) >= 0.5
-        dice = mean_dice(votes / differences.shape[0] >= 0.5, masks)
-        sweep.append({"smoothing_sigma": sigma, "threshold": theta, "val_dice_no_crf": round(dice, 4)})
+    for statistic, maps in differences.items():
+        for sigma, theta in itertools.product(SIGMAS, THRESHOLDS[statistic]):
+            params = DiffSegParams(smoothing_sigma=sigma, threshold=theta, statistic=statistic)
+            votes = np.zeros(masks.shape, np.float32)
+            for t in range(maps.shape[0]):
+                for i in range(maps.shape[1]):
+                    votes[i] += difference_probability(maps[t, i], params, fov[i]) >= 0.5
+            dice = mean_dice(votes / maps.shape[0] >= 0.5, masks)
+            sweep.append({"statistic": statistic.value, "smoothing_sigma": sigma, "threshold": theta,
+                          "val_dice_no_crf": round(dice, 4)})
     best = max(sweep, key=lambda r: r["val_dice_no_crf"])
-    return DiffSegParams(best["smoothing_sigma"], best["threshold"], True, True), sweep
+    return DiffSegParams(best["smoothing_sigma"], best["threshold"], statistic=Statistic(best["statistic"])), sweep
 
 
 def _score(analyzer: Analyzer, settings: AnalysisSettings, images, masks) -> tuple[float, float]:
