@@ -6,7 +6,6 @@ and next to it the per-pixel sample variance (viridis, 0 = all samples agree, 0.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -17,6 +16,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from lesionviewer.io import atomic
 
 REFERENCE_BGR = (0, 200, 0)  # green
 PREDICTION_BGR = (255, 0, 255)  # magenta: distinct from green for red-green colour blindness
@@ -191,28 +192,10 @@ def markdown_report(report: dict[str, Any], overlays: dict[str, str], md_path: P
     return "\n".join(lines) + "\n"
 
 
-def json_ready(value: Any) -> Any:
-    """``value`` with NaN/inf floats as None and numpy scalars as Python ones (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+json_ready = atomic.to_json_ready  # strict JSON: NaN/inf as null, numpy scalars as Python ones
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` so that a reader never sees half a file (temp file + rename)."""
-    text = json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n"
+    """Write ``data`` so that a reader never sees half a file, creating the folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic.write_json_atomic(path, data)
