@@ -35,6 +35,16 @@ def test_fill_holes_fills_a_ring_but_not_a_notch_open_to_the_border():
     assert (fill_holes(notched) == notched).all()
 
 
+def test_fill_holes_closes_a_thin_diagonal_outline():
+    # A one-pixel diamond is closed for 8-connected foreground, so its inside is a hole
+    # (the background is 4-connected), as a thin rim at the working resolution often is.
+    yy, xx = np.mgrid[:15, :15]
+    distance = np.abs(yy - 7) + np.abs(xx - 7)
+    outline = distance == 5
+    filled = fill_holes(outline)
+    assert (filled == (distance <= 5)).all()
+
+
 def test_fill_holes_leaves_an_empty_and_a_full_mask_alone():
     assert not fill_holes(np.zeros((5, 6), bool)).any()
     assert fill_holes(np.ones((5, 6), bool)).all()
