@@ -56,6 +56,15 @@ def build_actions(w) -> types.SimpleNamespace:
     a.redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
     for x in (a.undo, a.redo):
         w.addAction(x)
+    # toolbar buttons keep a short label; the menu items say what they undo
+    a.undo_button = QAction("Undo", w, enabled=False)
+    a.undo_button.triggered.connect(w.undo_group.undo)
+    w.undo_group.canUndoChanged.connect(a.undo_button.setEnabled)
+    w.undo_group.undoTextChanged.connect(lambda t: a.undo_button.setToolTip(f"Undo {t} (Ctrl+Z)"))
+    a.redo_button = QAction("Redo", w, enabled=False)
+    a.redo_button.triggered.connect(w.undo_group.redo)
+    w.undo_group.canRedoChanged.connect(a.redo_button.setEnabled)
+    w.undo_group.redoTextChanged.connect(lambda t: a.redo_button.setToolTip(f"Redo {t}"))
     a.fill_holes = _action(w, "&Fill holes", lambda: w.edit("fill_holes"), "Ctrl+F")
     a.keep_largest = _action(w, "&Keep largest region", lambda: w.edit("keep_largest_region"),
                              "Ctrl+L")
@@ -133,7 +142,7 @@ def build_actions(w) -> types.SimpleNamespace:
     tb.addSeparator()
     tb.addActions(list(a.tools.values()))
     tb.addSeparator()
-    tb.addActions([a.fill_holes, a.keep_largest, a.reset, a.undo, a.redo])
+    tb.addActions([a.fill_holes, a.keep_largest, a.reset, a.undo_button, a.redo_button])
     tb.addSeparator()
     tb.addActions([a.fit, a.one_to_one])
     w.addToolBar(tb)

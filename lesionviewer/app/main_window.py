@@ -7,6 +7,7 @@ The window wires parts together and asks the user things; the work happens in
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from lesionviewer import __version__
 from lesionviewer.app import preferences
 from lesionviewer.app.actions import build_actions
 from lesionviewer.app.canvas import ImageCanvas
+from lesionviewer.app.case import CaseStatus
 from lesionviewer.app.case_list import CaseListPanel
 from lesionviewer.app.case_view import CaseView
 from lesionviewer.app.dirs import AppDirs
@@ -61,6 +63,11 @@ class MainWindow(WindowTasks, QMainWindow):
         self.resize(QSize(1500, 920))
         self.session.service.load_model(model_dir, device)
         self._update_actions()
+        gc.freeze()
+
+    # A full garbage collection scans every object (Qt, pyqtgraph and torch bring hundreds of
+    # thousands); run from a worker thread it holds the GIL and freezes the GUI for 100 ms or
+    # more. Freezing the long-lived objects after start-up keeps collections short.
 
     def _build_layout(self) -> None:
         self.splitter = QSplitter(Qt.Horizontal)
@@ -94,6 +101,7 @@ class MainWindow(WindowTasks, QMainWindow):
         self.tools.region_drawn.connect(self._on_region_drawn)
         self.tools.needs_mask.connect(lambda: self.show_message(
             "There is no mask to edit yet: open a photo (and wait for its analysis).", "info"))
+        self.tools.failed.connect(lambda text: self.show_message(text, "error"))
         self.tools.brush_radius_changed.connect(
             lambda r: self.statusBar().showMessage(f"Brush radius {r:.0f} px", 2000))
         self.canvas.hovered.connect(self._on_hover)
@@ -105,6 +113,7 @@ class MainWindow(WindowTasks, QMainWindow):
         svc.busy_changed.connect(self._on_busy_changed)
         self.progress.cancel_requested.connect(svc.cancel)
         s.cases.dataChanged.connect(lambda *_: self._update_title())
+        s.cases.dataChanged.connect(lambda *_: self._select_first_readable())
 
     # --- opening ---------------------------------------------------------------------------
     def open_paths(self, paths) -> None:
@@ -114,10 +123,20 @@ class MainWindow(WindowTasks, QMainWindow):
         for p in paths:
             if p.exists():
                 self.recent.add(p)
-        if cases and (was_empty or self.case_list.current_case() is None):
-            self.case_list.select_case(cases[0])
-        elif len(cases) == 1:
-            self.case_list.select_case(cases[0])
+        if cases and (was_empty or self.case_list.current_case() is None or len(cases) == 1):
+            self._select_pending = cases  # the first readable one, once the thumbnails say
+            self._select_first_readable()
+
+    def _select_first_readable(self) -> None:
+        for case in getattr(self, "_select_pending", None) or []:
+            if case.status == CaseStatus.ERROR:
+                continue
+            if case.thumbnail is None:
+                return  # not known yet: wait for its thumbnail
+            self._select_pending = None
+            self.case_list.select_case(case)
+            return
+        self._select_pending = None
 
     def open_files_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Open photos", self._start_dir(),
@@ -188,6 +207,7 @@ class MainWindow(WindowTasks, QMainWindow):
         self._update_actions()
 
     def _on_model_ready(self, info) -> None:
+        gc.freeze()  # the model's objects are long-lived too (see __init__)
         self.banner.set_text(None)
         self.model_label.setText(f"Model: {info.name} · device: {info.device}")
         self.model_label.setToolTip(info.model_id)

@@ -8,6 +8,7 @@ the left button paints into the current :class:`~lesionviewer.app.editing.MaskEd
 from __future__ import annotations
 
 import enum
+import logging
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
@@ -26,6 +27,7 @@ class Tool(enum.Enum):
     REGION = "Region"
 
 
+log = logging.getLogger(__name__)
 EDIT_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.POLYGON_ADD, Tool.POLYGON_SUBTRACT)
 BRUSH_STEP = 1.25  # "]" grows the brush by this factor, "[" shrinks it
 
@@ -37,6 +39,7 @@ class ToolController(QObject):
     brush_radius_changed = Signal(float)  # image pixels
     region_drawn = Signal(object)  # (x, y, w, h) int image pixels, or None when cleared
     needs_mask = Signal()  # an editing tool was used while there is no mask to edit
+    failed = Signal(str)  # an edit raised; the message is for the user
 
     def __init__(self, canvas: ImageCanvas, parent: QObject | None = None):
         super().__init__(parent)
@@ -152,6 +155,16 @@ class ToolController(QObject):
 
     # --- mouse -----------------------------------------------------------------------------
     def eventFilter(self, obj, event) -> bool:
+        # An exception must not escape into Qt's event dispatch (PySide may crash on it).
+        try:
+            return self._filter(event)
+        except Exception:
+            log.exception("tool %s failed on %s", self.tool, event.type())
+            self._stroke = None
+            self.failed.emit("That edit failed; details are in the log file.")
+            return True
+
+    def _filter(self, event) -> bool:
         kind = event.type()
         if kind == QEvent.Leave:
             self.cursor.setVisible(False)

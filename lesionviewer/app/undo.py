@@ -33,11 +33,6 @@ class MaskDeltaCommand(QUndoCommand):
         self._skip_first_redo = True  # QUndoStack.push() calls redo(); the edit is already done
 
     @property
-    def reset_history(self, summary: EditSummary | None = None) -> None:
-        """Forget every step (the mask underneath was replaced), optionally with new counts."""
-        self.clear()
-        self.summary = summary or EditSummary()
-
     def nbytes(self) -> int:
         return self.delta.nbytes
 

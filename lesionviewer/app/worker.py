@@ -12,6 +12,7 @@ final ``wait`` has a deadline.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import logging
 import threading
@@ -93,6 +94,8 @@ class AnalysisWorker(QObject):
         try:  # torch is imported here, in the worker thread, never on the GUI thread
             from lesionviewer.engine import Analyzer
             from lesionviewer.engine.checkpoint import NoModelInstalled, find_default_model
+
+            gc.freeze()  # torch's many long-lived objects: keep later full collections short
 
             try:
                 folder = Path(model_dir) if model_dir else find_default_model()
