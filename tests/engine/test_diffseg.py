@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,9 @@ import torch
 from lesionviewer.engine.diffseg import (
     SOFTNESS,
     DiffSegParams,
+    Statistic,
     difference_probability,
+    error_difference,
     field_of_view,
     fill_holes,
     noise_difference,
@@ -140,3 +144,48 @@ def test_scaled_difference_is_in_zero_to_one(sigma):
     scaled = scaled_difference(d, DiffSegParams(smoothing_sigma=sigma), None)
     assert scaled.min() >= 0 and scaled.max() == 1.0
     assert np.mean(scaled == 1.0) <= 0.02 + 1e-9
+
+
+def test_error_difference_is_positive_where_the_lesion_label_explains_the_noise():
+    noise = torch.zeros((1, 3, 1, 3))
+    noise[0, :, 0, 0] = torch.tensor([1.0, 0.0, -1.0])
+    lesion = noise.clone()
+    healthy = noise.clone()
+    healthy[0, 0, 0, 0] += 2.0  # pixel 0: healthy is off by 2 in one channel -> E = 4 - 0
+    lesion[0, 1, 0, 1] -= 0.5  # pixel 1: lesion is off by 0.5 -> E = 0 - 0.25
+    e = error_difference(lesion, healthy, noise.double())
+    assert e.dtype == np.float32 and e.shape == (1, 1, 3)
+    np.testing.assert_allclose(e[0, 0], [4.0, -0.25, 0.0])
+
+
+def test_the_signed_statistic_is_scaled_to_minus_one_to_one_and_blank_outside_the_view():
+    rng = np.random.default_rng(3)
+    e = rng.normal(0, 1, (30, 30)).astype(np.float32)
+    valid = np.ones_like(e, bool)
+    valid[:3] = False
+    params = DiffSegParams(smoothing_sigma=0, statistic=Statistic.ERROR_DIFFERENCE)
+    scaled = scaled_difference(e, params, valid)
+    assert scaled.min() == -1.0 and scaled.max() == 1.0
+    assert (scaled[:3] == -1.0).all()
+    inside = scaled[valid]
+    assert (inside < 0).mean() == pytest.approx((e[valid] < 0).mean())  # the sign survives scaling
+
+
+def test_the_signed_statistic_thresholds_exactly_and_otsu_splits_its_two_modes():
+    rng = np.random.default_rng(4)
+    e = np.where(rng.random((40, 40)) < 0.3, rng.normal(0.5, 0.05, (40, 40)), rng.normal(-0.6, 0.05, (40, 40)))
+    fixed = DiffSegParams.from_dict(
+        {"smoothing_sigma": 0, "threshold": -0.2, "fill_holes": False, "statistic": "error_difference"})
+    scaled = scaled_difference(e, fixed, None)
+    np.testing.assert_array_equal(difference_probability(e, fixed, None) >= 0.5, scaled >= -0.2)
+    otsu = dataclasses.replace(fixed, threshold=None)
+    np.testing.assert_array_equal(difference_probability(e, otsu, None) >= 0.5, e > 0)
+
+
+def test_the_statistic_round_trips_through_the_config_and_unknown_ones_are_refused():
+    params = DiffSegParams.from_dict({"statistic": "error_difference", "threshold": 0.1})
+    assert params.statistic is Statistic.ERROR_DIFFERENCE
+    assert DiffSegParams.from_dict(params.to_dict()) == params
+    assert params.to_dict()["statistic"] == "error_difference"
+    with pytest.raises(ValueError):
+        DiffSegParams.from_dict({"statistic": "l2"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -13,6 +14,7 @@ import torch
 
 from lesionviewer.engine import Analysis, AnalysisCancelled, AnalysisSettings, Analyzer, Method, Progress
 from lesionviewer.engine.checkpoint import ModelError, save_model
+from lesionviewer.engine.diffseg import Statistic
 from lesionviewer.engine.model import load_model
 from lesionviewer.engine.uncertainty import binary_entropy, ged
 
@@ -187,6 +189,23 @@ def test_defaults_come_from_the_model(analyzer):
     result = analyzer.analyze(dermoscopy_like(60, 80))
     assert result.settings["method"] == "fused" and result.settings["samples"] == 4
     assert result.model_id == analyzer.model_id and result.device == "cpu"
+
+
+def test_the_error_difference_statistic_gives_its_own_masks(lively):
+    rgb = dermoscopy_like()
+    settings = AnalysisSettings(method=Method.DIFFSEG, crf=False)
+    published = lively.analyze(rgb, settings)
+    params = lively.model.diffseg
+    # theta 0: lesion where the lesion label predicts the added noise better (a random model's
+    # Otsu split here falls inside the negative values, and hole filling then takes everything).
+    lively.model.diffseg = dataclasses.replace(params, statistic=Statistic.ERROR_DIFFERENCE, threshold=0.0)
+    try:
+        signed = lively.analyze(rgb, settings)
+    finally:
+        lively.model.diffseg = params
+    assert_full_resolution(signed, *rgb.shape[:2])
+    assert 0 < signed.consensus_mask.mean() < 1
+    assert (signed.sample_masks != published.sample_masks).any()
 
 
 @pytest.fixture(scope="module")
