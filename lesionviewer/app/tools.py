@@ -186,6 +186,11 @@ class ToolController(QObject):
             return self._on_release(x, y)
         if kind == QEvent.MouseButtonDblClick and self.tool in (Tool.POLYGON_ADD,
                                                                 Tool.POLYGON_SUBTRACT):
+            # the double-click's first press normally placed this corner already
+            tolerance = 2.0 / self.canvas.pixels_per_image_pixel()
+            if not self._polygon or max(abs(self._polygon[-1][0] - x),
+                                        abs(self._polygon[-1][1] - y)) > tolerance:
+                self._polygon.append((x, y))
             self.finish_polygon()
             return True
         return False
