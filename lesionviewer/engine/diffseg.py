@@ -41,6 +41,9 @@ class DiffSegParams:
     mask_vignette: bool = True
     statistic: Statistic = Statistic.ABS_DIFFERENCE
 
+    def __post_init__(self) -> None:  # accept the config's string form too
+        object.__setattr__(self, "statistic", Statistic(self.statistic))
+
     @classmethod
     def from_dict(cls, d: dict) -> DiffSegParams:
         known = {f.name for f in dataclasses.fields(cls)}

@@ -23,6 +23,8 @@ def make_betas(kind: BetaSchedule | str, num_timesteps: int) -> np.ndarray:
     kind = BetaSchedule(kind)
     if kind is BetaSchedule.LINEAR:
         scale = 1000.0 / num_timesteps  # keeps the curve the same for other T (guided-diffusion)
+        if scale * 0.02 >= 1.0:
+            raise ValueError(f"a linear schedule needs at least 21 steps, not {num_timesteps}")
         return np.linspace(scale * 1e-4, scale * 0.02, num_timesteps, dtype=np.float64)
 
     def alpha_bar(t: float) -> float:  # Nichol & Dhariwal eq. 17, s = 0.008

@@ -47,7 +47,7 @@ MASK_NAME_ENDINGS = ("_mask", "_segmentation")
 #: Name endings of files lesionviewer itself writes next to photos (sidecars, any suffix)...
 SIDECAR_ENDINGS = (".lesionviewer", ".lesionviewer-mask")
 #: ...and of the PNG maps it writes into export folders.
-EXPORT_PNG_ENDINGS = ("_probability", "_variance", "_overlay")
+EXPORT_PNG_ENDINGS = ("_probability", "_variance", "_overlay", "_consensus")  # exports and `analyze` outputs
 #: Folders lesionviewer writes (cache, exports) that :func:`find_images` never enters.
 OWN_FOLDER_NAMES = ("lesionviewer-cache", "lesionviewer-export")
 
@@ -192,7 +192,7 @@ def find_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
 
     Lists files with a :data:`SUPPORTED_SUFFIXES` suffix and skips ground-truth masks
     (``*_mask.*``, ``*_segmentation.*``), lesionviewer's own sidecars and exports
-    (``*.lesionviewer*``, ``*_probability.png``, ``*_variance.png``, ``*_overlay.png``), hidden files and
+    (``*.lesionviewer*``, ``*_probability.png``, ``*_variance.png``, ``*_overlay.png``, ``*_consensus.png``), hidden files and
     hidden or lesionviewer folders. Unreadable sub-folders are skipped with a logged warning.
     Raises NotADirectoryError (clear text) when ``folder`` is not an existing folder.
     """
