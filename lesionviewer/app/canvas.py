@@ -11,10 +11,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel
 
 from lesionviewer.app.geometry import VARIANCE_MAX
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+PLACEHOLDER = ("Open photos or a folder of photos\n(File ▸ Open, Ctrl+O, or Ctrl+Shift+O for a "
+               "folder)\nor drop them here.")
 
 
 class ImageCanvas(pg.GraphicsLayoutWidget):
@@ -26,7 +29,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setBackground(QColor("#202124"))
-        self.ci.layout.setContentsMargins(0, 0, 0, 0)
+        self.ci.layout.setContentsMargins(0, 8, 2, 8)  # the colour bar's end labels fit
         self.view = self.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.view.setMouseEnabled(x=True, y=True)
         self.photo = pg.ImageItem(axisOrder="row-major")
@@ -34,12 +37,28 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.view.addItem(self.photo)
         self.colorbar = pg.ColorBarItem(
             values=(0.0, VARIANCE_MAX), colorMap=pg.colormap.get("viridis"), interactive=False,
-            width=14, label="sample variance", rounding=0.01,
+            width=14, rounding=0.01,
         )
+        self.colorbar.axis.setWidth(42)  # room for "0.25" whatever the layout did before
+        self.colorbar.setToolTip("Variance of the sample masks: 0 = all agree, 0.25 = split")
         self.colorbar.setVisible(False)
         self._image_size: tuple[int, int] | None = None  # (H, W)
         self.setMouseTracking(True)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.placeholder = QLabel(PLACEHOLDER, self)
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setStyleSheet("color: #9aa0a6; font-size: 15px;")
+        self.placeholder.setAttribute(Qt.WA_TransparentForMouseEvents)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "placeholder"):  # pyqtgraph resizes during its own __init__
+            self.placeholder.setGeometry(self.rect())
+
+    def set_placeholder(self, text: str | None) -> None:
+        """Text shown instead of a photo (None hides it)."""
+        self.placeholder.setText(text or "")
+        self.placeholder.setVisible(bool(text))
 
     # --- content ---------------------------------------------------------------------------
     @property
@@ -52,6 +71,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
             self.photo.clear()
             self._image_size = None
             return
+        self.set_placeholder(None)
         same_size = self._image_size == rgb.shape[:2]
         self._image_size = rgb.shape[:2]
         self.photo.setImage(rgb, autoLevels=False, levels=None)

@@ -11,17 +11,17 @@ from pathlib import Path
 
 from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex,
                             QSortFilterProxyModel, Qt, Signal)
-from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QTableView, QVBoxLayout, QWidget)
 
 from lesionviewer.app.case import Case, CaseStatus
 
-COLUMNS = ("Case", "Status", "GED", "Malignancy")
+COLUMNS = ("Case", "Status", "GED", "Malig.")
 NAME, STATUS, GED, MALIGNANCY = range(4)
 SORT_ROLE = Qt.UserRole + 1
 CASE_ROLE = Qt.UserRole + 2
-THUMB_SIZE = 56
+THUMB_SIZE = 48
 
 _STATUS_COLOURS = {
     CaseStatus.ERROR: "#d9534f", CaseStatus.ANALYSING: "#f0ad4e", CaseStatus.QUEUED: "#999999",
@@ -34,6 +34,7 @@ class CaseListModel(QAbstractTableModel):
         super().__init__(parent)
         self.cases: list[Case] = []
         self._rows: dict[Path, int] = {}
+        self._icons: dict[Path, tuple] = {}  # path -> (thumbnail QImage, QIcon)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.cases)
@@ -44,8 +45,10 @@ class CaseListModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.DisplayRole):
         if orientation == Qt.Horizontal and role == Qt.DisplayRole:
             return COLUMNS[section]
-        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == GED:
-            return "Generalized Energy Distance among the model's sample masks: higher = less sure"
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole:
+            return ("Generalized Energy Distance among the model's sample masks: higher = less "
+                    "sure" if section == GED else "Malignancy probability (decision support, not "
+                    "a diagnosis)" if section == MALIGNANCY else None)
         return None
 
     def data(self, index: QModelIndex, role=Qt.DisplayRole):
@@ -59,7 +62,12 @@ class CaseListModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return self._sort_key(case, col)
         if role == Qt.DecorationRole and col == NAME and case.thumbnail is not None:
-            return QPixmap.fromImage(case.thumbnail)
+            cached = self._icons.get(case.path)
+            if cached is None or cached[0] is not case.thumbnail:
+                # a QIcon is scaled to the view's icon size; a QPixmap would not be
+                cached = self._icons[case.path] = (case.thumbnail,
+                                                   QIcon(QPixmap.fromImage(case.thumbnail)))
+            return cached[1]
         if role == Qt.ToolTipRole:
             return case.message or str(case.path)
         if role == Qt.ForegroundRole and col == STATUS and case.status in _STATUS_COLOURS:
@@ -71,7 +79,7 @@ class CaseListModel(QAbstractTableModel):
     @staticmethod
     def _display(case: Case, col: int) -> str:
         if col == NAME:
-            return case.name
+            return case.case_id
         if col == STATUS:
             if case.status == CaseStatus.ANALYSING and case.progress is not None:
                 return f"analysing {case.progress:.0%}"
@@ -190,12 +198,13 @@ class CaseListPanel(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        top = QHBoxLayout()
-        top.addWidget(self.filter_edit, 1)
-        top.addWidget(self.sort_combo)
+        order = QHBoxLayout()
+        order.addWidget(QLabel("Order"))
+        order.addWidget(self.sort_combo, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
+        layout.addWidget(self.filter_edit)
+        layout.addLayout(order)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.summary)
         self.model.dataChanged.connect(self._update_summary)
@@ -240,6 +249,7 @@ class CaseListPanel(QWidget):
         counts: dict[CaseStatus, int] = {}
         for c in self.model.cases:
             counts[c.status] = counts.get(c.status, 0) + 1
-        parts = [f"{len(self.model.cases)} cases"]
+        n = len(self.model.cases)
+        parts = [f"{n} case" if n == 1 else f"{n} cases"]
         parts += [f"{n} {s.value}" for s, n in counts.items() if s != CaseStatus.NEW]
         self.summary.setText(" · ".join(parts))

@@ -4,13 +4,13 @@ in step with the mask editor (the editor changes, the overlays redraw the change
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor
 
 from lesionviewer.app.canvas import ImageCanvas
 from lesionviewer.app.geometry import dice, mask_contours
 from lesionviewer.app.overlays import (ContourItem, IndexedImageItem, MaskFillItem,
-                                       SampleContoursItem, colormap_table)
+                                       SampleContoursItem, colormap_table, contours_path)
 from lesionviewer.app.preferences import AppSettings
 from lesionviewer.app.side_panel import SidePanel
 from lesionviewer.app.tools import ToolController
@@ -22,6 +22,7 @@ class CaseView(QObject):
     """Binds :class:`~lesionviewer.app.session.OnScreen` to the widgets that show it."""
 
     editor_changed = Signal(object)  # MaskEditor or None
+    outline_ready = Signal()  # outline, area and Dice now match the mask
 
     def __init__(self, canvas: ImageCanvas, panel: SidePanel, tools: ToolController,
                  settings: AppSettings, parent=None):
@@ -41,6 +42,11 @@ class CaseView(QObject):
         self.apply_colours()
         self._outline_timer = QTimer(self, singleShot=True, interval=120)
         self._outline_timer.timeout.connect(self._refresh_outline)
+        self._outline_version = 0
+        self._outline_signals = _OutlineSignals(self)
+        self._outline_signals.done.connect(self._on_outline)
+        self._outline_pool = QThreadPool(self)
+        self._outline_pool.setMaxThreadCount(1)
         panel.overlay_toggled.connect(self.set_visible)
         panel.overlay_opacity_changed.connect(self.set_opacity)
         panel.set_overlay_state(settings.overlay_visible, settings.overlay_opacity)
@@ -89,18 +95,19 @@ class CaseView(QObject):
         self.panel.show_analysis(None)
         self.panel.show_mask_stats(None, None)
         self.panel.set_reference_available(False)
-        if cur is None or cur.case.thumbnail is None:
-            self.canvas.set_photo(None)
+        self.canvas.set_photo(None)
+        self.canvas.set_placeholder(None if cur is not None else
+                                    "Choose a case in the list, or open more photos.")
+        if cur is not None:
+            self.canvas.set_placeholder(f"Opening {cur.case.name}…")
         self._update_colorbar()
 
     def show_photo(self, cur) -> None:
         if cur is not self.current:
             return
         self.canvas.set_photo(cur.bundle.image.rgb)
-        reference = cur.bundle.reference_mask
-        self.items["reference"].set_contours(
-            None if reference is None else mask_contours(reference))
-        self.panel.set_reference_available(reference is not None)
+        self.items["reference"].set_contours(cur.bundle.reference_contours)
+        self.panel.set_reference_available(cur.bundle.reference_mask is not None)
         self.tools.show_region(cur.case.region)
 
     def show_result(self, cur) -> None:
@@ -141,13 +148,38 @@ class CaseView(QObject):
         self._outline_timer.start()  # outlines and Dice follow once the brush pauses
 
     def _refresh_outline(self) -> None:
+        """Outline, area and Dice of the current mask, computed on a pool thread (a 50 MP
+        mask's contours take ~100 ms) and applied only if no newer request was made."""
         editor, cur = self.editor, self.current
+        self._outline_version += 1
         if editor is None or cur is None:
             self.items["contour"].set_contours(None)
             self.panel.show_mask_stats(None, None)
             return
-        mask = editor.mask
-        self.items["contour"].set_contours(mask_contours(mask))
         reference = cur.bundle.reference_mask if cur.bundle is not None else None
-        self.panel.show_mask_stats(float(np.count_nonzero(mask)) / mask.size,
-                                   None if reference is None else dice(mask, reference))
+        self._outline_pool.start(_OutlineJob(self._outline_version, editor.mask.copy(),
+                                             reference, self._outline_signals))
+
+    def _on_outline(self, version: int, path, fraction: float, dice_value) -> None:
+        if version != self._outline_version:
+            return  # the mask changed again meanwhile
+        self.items["contour"].setPath(path)
+        self.panel.show_mask_stats(fraction, dice_value)
+        self.outline_ready.emit()
+
+
+class _OutlineSignals(QObject):
+    done = Signal(int, object, float, object)  # version, QPainterPath, lesion fraction, Dice
+
+
+class _OutlineJob(QRunnable):
+    def __init__(self, version: int, mask: np.ndarray, reference, signals: _OutlineSignals):
+        super().__init__()
+        self.version, self.mask, self.reference, self.signals = version, mask, reference, signals
+
+    def run(self) -> None:
+        mask = self.mask
+        path = contours_path(mask_contours(mask))
+        fraction = float(np.count_nonzero(mask)) / max(mask.size, 1)
+        overlap = None if self.reference is None else dice(mask, self.reference)
+        self.signals.done.emit(self.version, path, fraction, overlap)

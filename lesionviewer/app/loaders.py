@@ -20,6 +20,7 @@ from PySide6.QtGui import QImage
 
 from lesionviewer.io.images import (ImageLoadError, LoadedImage, load_image, load_mask,
                                     reference_mask_for)
+from lesionviewer.app.geometry import mask_contours
 from lesionviewer.io.hashing import content_hash
 from lesionviewer.io.sidecar import CaseSidecar, load_sidecar
 
@@ -76,6 +77,7 @@ class PhotoBundle:
     reference_error: str | None  # why a reference mask next to the photo could not be used
     sidecar: CaseSidecar | None  # autosaved edits, or None
     content_hash: str  # SHA-256 of the file (sidecars and the cache are keyed on it)
+    reference_contours: list | None = None  # outline of reference_mask, for the overlay
 
 
 def _read_sidecar(path: Path, fallback_dir: Path | None, digest: str | None = None
@@ -133,7 +135,8 @@ class _ImageJob(QRunnable):
                     reference_error = str(exc)
             digest = content_hash(self.path)
             bundle = PhotoBundle(loaded, reference, reference_error,
-                                 _read_sidecar(self.path, self.fallback_dir, digest), digest)
+                                 _read_sidecar(self.path, self.fallback_dir, digest), digest,
+                                 None if reference is None else mask_contours(reference))
         except ImageLoadError as exc:
             self.signals.image_failed.emit(self.request_id, self.path, str(exc))
         except Exception as exc:  # MemoryError on a huge photo, etc.

@@ -47,6 +47,7 @@ class OnScreen:
 class CaseSession(QObject):
     case_shown = Signal(object)  # OnScreen or None: a new case is on screen (photo loading)
     photo_ready = Signal(object)  # OnScreen: photo (and reference mask) loaded
+    photo_failed = Signal(str)  # the photo on screen cannot be read: why
     result_ready = Signal(object)  # OnScreen: analysis (if any) and the editable mask are ready
     message = Signal(str, str, object)  # text, level ("info"/"warning"/"error"), actions or None
 
@@ -177,13 +178,17 @@ class CaseSession(QObject):
             case.status, case.message = CaseStatus.ERROR, message
             self.cases.case_changed(case)
         if self.current is not None and self.current.request_id == request_id:
+            self.photo_failed.emit(message)
             self.message.emit(message, "error", None)
 
     def model_mask(self, cur: OnScreen) -> np.ndarray:
         """HxW bool: consensus probability >= threshold, or empty without an analysis."""
-        if cur.analysis is None:
+        a = cur.analysis
+        if a is None:
             return np.zeros(cur.bundle.image.rgb.shape[:2], bool)
-        return cur.analysis.consensus_probability >= self.settings.threshold
+        if a.settings.get("threshold") == self.settings.threshold:
+            return a.consensus_mask  # already made by the engine (saves a 50 MP comparison)
+        return a.consensus_probability >= self.settings.threshold
 
     def _make_editor(self, cur: OnScreen) -> None:
         model_mask = self.model_mask(cur)

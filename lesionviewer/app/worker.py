@@ -149,14 +149,14 @@ class AnalysisWorker(QObject):
                     progress=lambda p: self.progress.emit(job.job_id, p),
                     cancelled=cancel.is_set,
                 )
-                if cache is not None:
-                    try:
-                        cache.put(key, analysis)
-                    except OSError as exc:  # a full disk must not cost the user the result
-                        log.warning("analysis cache not written: %s", exc)
             display = prepare_display(analysis)
             outcome = AnalysisOutcome(job, analysis, display, from_cache, time.perf_counter() - t0)
             self.finished.emit(job.job_id, outcome)
+            if cache is not None and not from_cache:  # after the user has the result
+                try:
+                    cache.put(key, analysis)
+                except OSError as exc:  # a full disk must not cost anything else
+                    log.warning("analysis cache not written: %s", exc)
         except AnalysisCancelled:
             self.cancelled.emit(job.job_id)
         except ImageLoadError as exc:

@@ -44,7 +44,8 @@ def _open_first(window, case_folder, result_of):
     return cur
 
 
-def test_opening_a_folder_shows_the_first_case_analysed(make_window, case_folder, result_of):
+def test_opening_a_folder_shows_the_first_case_analysed(make_window, case_folder, result_of,
+                                                        qtbot):
     window = make_window()
     cur = _open_first(window, case_folder, result_of)
 
@@ -56,7 +57,8 @@ def test_opening_a_folder_shows_the_first_case_analysed(make_window, case_folder
     assert panel.malignancy.text().endswith("%")
     assert panel.disclaimer.text() == DISCLAIMER
     assert panel.ged.text().split()[1] in ("(low)", "(medium)", "(high)")
-    assert panel.dice.text().replace(".", "").isdigit()  # reference mask next to the photo
+    # the reference mask next to the photo is compared with the current mask
+    qtbot.waitUntil(lambda: panel.dice.text().replace(".", "").isdigit(), timeout=5_000)
     assert "tiny-random-test" in window.model_label.text()
     assert window.canvas.image_size == (192, 256)
 
