@@ -108,9 +108,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
             return
         rect = self.view.viewRect()
         cx, cy = rect.center().x(), rect.center().y()
-        size = self.view.screenGeometry().size() if self.view.screenGeometry() else None
-        w = self.view.width() if size is None else size.width()
-        h = self.view.height() if size is None else size.height()
+        w, h = self.view.width(), self.view.height()  # the view box's size in screen pixels
         self.view.setRange(xRange=(cx - w / 2, cx + w / 2), yRange=(cy - h / 2, cy + h / 2),
                            padding=0)
 

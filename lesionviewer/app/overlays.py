@@ -134,7 +134,7 @@ class SampleContoursItem(QGraphicsPathItem):
         self.set_colour(colour)
 
     def set_colour(self, colour: str) -> None:
-        pen = QPen(QColor(colour), 1.0)
+        pen = QPen(QColor(colour), 1.3)
         pen.setCosmetic(True)
         self.setPen(pen)
 

@@ -40,8 +40,8 @@ class AppSettings:
     analyse_folder_in_background: bool = True
     # overlay colours as "#rrggbb"; the variance colormap is a pyqtgraph/matplotlib name
     mask_colour: str = "#00e5ff"
-    contour_colour: str = "#ffff00"
-    sample_colour: str = "#ff66cc"
+    contour_colour: str = "#00ffff"  # not yellow: the top of the variance colour map is yellow
+    sample_colour: str = "#ff40ff"
     reference_colour: str = "#33ff33"
     region_colour: str = "#ff9900"
     variance_colormap: str = "viridis"

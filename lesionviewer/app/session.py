@@ -79,6 +79,7 @@ class CaseSession(QObject):
         s.finished.connect(self._on_analysis_finished)
         s.failed.connect(self._on_analysis_failed)
         s.cancelled.connect(lambda job: self._set_status(job.path, None, None))
+        s.requeued.connect(lambda job: self._set_status(job.path, CaseStatus.QUEUED, None))
         s.model_ready.connect(self._on_model_ready)
         s.model_unavailable.connect(self._on_model_unavailable)
 

@@ -19,6 +19,7 @@ OVERLAY_LABELS = {
     "reference": "Reference mask",
 }
 DISCLAIMER = "Decision support, not a diagnosis."
+BIG = "font-size: 20px; font-weight: 600;"
 
 
 def _seconds(s: float) -> str:
@@ -45,7 +46,7 @@ class SidePanel(QWidget):
         box = QGroupBox("Result")
         form = QFormLayout(box)
         self.malignancy = QLabel()
-        self.malignancy.setStyleSheet("font-size: 20px; font-weight: 600;")
+        self.malignancy.setStyleSheet(BIG)
         self.malignancy.setToolTip("Calibrated probability that the lesion is malignant, from "
                                    "the model's malignancy head")
         self.disclaimer = QLabel(DISCLAIMER)
@@ -147,6 +148,7 @@ class SidePanel(QWidget):
             return
         p = analysis.malignancy_probability
         self.malignancy.setText("not available for this model" if p is None else f"{p:.0%}")
+        self.malignancy.setStyleSheet(BIG if p is not None else "")
         self.ged.setText(f"{analysis.ged:.3f} ({ged_reading(analysis.ged)})")
         tone = analysis.skin_tone
         self.skin.setText("unknown (too little skin visible)" if math.isnan(tone.ita_degrees)

@@ -178,6 +178,7 @@ class AnalysisService(QObject):
     finished = Signal(object)  # AnalysisOutcome
     failed = Signal(object, str)  # AnalysisJob, message
     cancelled = Signal(object)  # AnalysisJob (not emitted for a job merely put back in the queue)
+    requeued = Signal(object)  # AnalysisJob stopped to make way for the case on screen; queued
     busy_changed = Signal(bool)
 
     _run_requested = Signal(object, object)
@@ -348,6 +349,7 @@ class AnalysisService(QObject):
         if job is not None:
             if self._requeue_running:
                 self._pending.append(job)
+                self.requeued.emit(job)
             else:
                 self.cancelled.emit(job)
         self._requeue_running = False

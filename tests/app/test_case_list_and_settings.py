@@ -142,3 +142,16 @@ def test_opening_a_folder_twice_does_not_duplicate_cases(make_window, case_folde
     assert {c.status for c in window.session.cases.cases} <= {CaseStatus.NEW, CaseStatus.QUEUED,
                                                                CaseStatus.ANALYSING,
                                                                CaseStatus.ANALYSED}
+
+
+def test_fit_and_one_to_one(make_window, case_folder, qtbot):
+    window = make_window(background=False)
+    window.open_paths([case_folder / "ISIC_0024311.jpg"])
+    qtbot.waitUntil(lambda: window.canvas.image_size == (450, 600), timeout=10_000)
+    canvas = window.canvas
+    window.actions.one_to_one.trigger()
+    assert canvas.pixels_per_image_pixel() == pytest.approx(1.0, rel=0.02)
+    window.actions.fit.trigger()
+    rect = canvas.view.viewRect()
+    assert rect.width() >= 600 * 0.99 and rect.height() >= 450 * 0.99  # the whole photo shows
+    assert min(rect.width() / 600, rect.height() / 450) < 1.1  # and fills the view

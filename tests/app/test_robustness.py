@@ -8,7 +8,7 @@ import time
 import pytest
 from PySide6.QtCore import QTimer
 
-from lesionviewer.app.case import CaseStatus
+from lesionviewer.app.case import Case, CaseStatus
 from lesionviewer.engine.analysis import AnalysisCancelled, Progress
 
 pytestmark = pytest.mark.gui
@@ -124,3 +124,23 @@ def test_closing_the_window_mid_analysis_returns_promptly(
     window.close()
     assert time.perf_counter() - t0 < 3.0
     assert not window.threads_left_running
+
+
+def test_the_case_on_screen_goes_before_a_running_background_analysis(
+        make_window, case_folder, qtbot, slow_analysis):
+    window = make_window(background=False)
+    session, service = window.session, window.session.service
+    first, second = session.cases.add_cases([Case(case_folder / "ISIC_0000068.jpg"),
+                                             Case(case_folder / "ISIC_0024311.jpg")])
+    with qtbot.waitSignal(service.job_started, timeout=10_000):
+        session._analyse(second, foreground=False)
+    assert second.status == CaseStatus.ANALYSING
+
+    with qtbot.waitSignal(service.requeued, timeout=5_000) as requeued:
+        session._analyse(first, foreground=True)
+    assert requeued.args[0].path == second.path
+    assert second.status == CaseStatus.QUEUED  # not left showing "analysing"
+    qtbot.waitUntil(lambda: first.status == CaseStatus.ANALYSING, timeout=5_000)
+    service.cancel()
+    qtbot.waitUntil(lambda: not service.busy, timeout=5_000)
+    assert {first.status, second.status} == {CaseStatus.NEW}
