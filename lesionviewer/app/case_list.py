@@ -12,8 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex,
                             QSortFilterProxyModel, Qt, Signal)
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QStyle, QTableView, QVBoxLayout,
+                               QWidget)
 
 from lesionviewer.app.case import Case, CaseStatus
 
@@ -61,6 +62,9 @@ class CaseListModel(QAbstractTableModel):
             return self._display(case, col)
         if role == SORT_ROLE:
             return self._sort_key(case, col)
+        if role == Qt.DecorationRole and col == NAME and case.status == CaseStatus.ERROR \
+                and case.thumbnail is None:
+            return QApplication.style().standardIcon(QStyle.SP_MessageBoxWarning)
         if role == Qt.DecorationRole and col == NAME and case.thumbnail is not None:
             cached = self._icons.get(case.path)
             if cached is None or cached[0] is not case.thumbnail:

@@ -180,7 +180,9 @@ class MainWindow(WindowTasks, QMainWindow):
     def analyse_current(self) -> None:
         svc = self.session.service
         if not self.session.model_available:
-            self.show_message(svc.unavailable_message or "No model is installed.", "error")
+            self.show_message("Nothing can be analysed: " + (
+                "no model is installed." if svc.model_missing else "the model failed to load.")
+                + " See the note at the top of the window.", "error")
         elif self.session.current is None:
             self.show_message("Open a photo first (File > Open, or drop it here).", "info")
         else:
@@ -215,9 +217,9 @@ class MainWindow(WindowTasks, QMainWindow):
         self._update_actions()
 
     def _on_model_unavailable(self, message: str, missing: bool) -> None:
-        head = "No model is installed" if missing else "The model could not be loaded"
-        self.banner.set_text(f"{head}: photos open and masks can be drawn by hand, but nothing "
-                             f"can be analysed. {message}")
+        head = "" if missing else "The model could not be loaded. "
+        self.banner.set_text(f"{head}{message} Until then photos still open and masks can be "
+                             "drawn by hand, but nothing is analysed.")
         self.model_label.setText("No model installed" if missing else "Model failed to load")
         self.model_label.setToolTip(message)
         self._update_actions()

@@ -142,6 +142,7 @@ class SidePanel(QWidget):
             w.setEnabled(has)
         if not has:
             self.malignancy.setText("–")
+            self.malignancy.setStyleSheet("")
             for label in (self.ged, self.area, self.skin, self.region, self.model,
                           self.timings, self.settings):
                 label.setText("–")

@@ -194,6 +194,7 @@ class AnalysisService(QObject):
         self.model: ModelInfo | None = None
         self.model_loading = False
         self.unavailable_message: str | None = None
+        self.model_missing = False  # True: no model installed at all (not a broken one)
 
         self._thread = QThread()
         self._thread.setObjectName("analysis")
@@ -315,6 +316,7 @@ class AnalysisService(QObject):
     @Slot(str, bool)
     def _on_model_unavailable(self, message: str, missing: bool) -> None:
         self.model, self.model_loading, self.unavailable_message = None, False, message
+        self.model_missing = missing
         self.model_unavailable.emit(message, missing)
         self.cancel()
 

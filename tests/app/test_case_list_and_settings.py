@@ -155,3 +155,26 @@ def test_fit_and_one_to_one(make_window, case_folder, qtbot):
     rect = canvas.view.viewRect()
     assert rect.width() >= 600 * 0.99 and rect.height() >= 450 * 0.99  # the whole photo shows
     assert min(rect.width() / 600, rect.height() / 450) < 1.1  # and fills the view
+
+
+def test_the_settings_dialog_reads_back_what_the_user_chose(qtbot):
+    from lesionviewer.app.preferences import AppSettings
+    from lesionviewer.app.settings_dialog import SettingsDialog
+    from lesionviewer.engine.analysis import AnalysisSettings, Method
+
+    defaults = AnalysisSettings(samples=4, timestep_range=(60, 150), crf=True,
+                                method=Method.DIFFSEG)
+    dialog = SettingsDialog(AppSettings(), defaults)
+    qtbot.addWidget(dialog)
+    assert dialog.samples.text() == "model default (4)"
+    dialog.samples.setValue(8)
+    dialog.t_first.setValue(200)
+    dialog.t_last.setValue(100)  # given the wrong way round
+    dialog.crf.setCurrentText("off")
+    dialog.method.setCurrentText("probe")
+    dialog.device.setCurrentText("cpu")
+    chosen = dialog.result_settings()
+    assert (chosen.samples, chosen.timestep_first, chosen.timestep_last) == (8, 100, 200)
+    assert chosen.crf is False and chosen.method == "probe" and chosen.device == "cpu"
+    engine = chosen.analysis_settings()
+    assert engine.timestep_range == (100, 200) and engine.method is Method.PROBE

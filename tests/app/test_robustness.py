@@ -40,14 +40,14 @@ def test_without_a_model_the_app_opens_says_so_and_still_allows_drawing(
     monkeypatch.setattr(checkpoint, "find_default_model", no_model)
     window = make_window(model_dir=None, wait_model=False)
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
-    assert "No model is installed" in window.banner.text()
+    assert "No lesionviewer model is installed" in window.banner.text()
     assert window.model_label.text() == "No model installed"
 
     window.open_paths([case_folder / "ISIC_0000068.jpg"])
     qtbot.waitUntil(lambda: window.view.editor is not None, timeout=10_000)
     assert window.session.current.analysis is None  # never random weights, never a guess
     window.actions.analyse.trigger()
-    assert "No lesionviewer model is installed" in window.message_bar.message()
+    assert "no model is installed" in window.message_bar.message()
 
 
 def test_the_event_loop_is_never_blocked_for_more_than_100_ms_during_an_analysis(
