@@ -53,7 +53,8 @@ def build_actions(w) -> types.SimpleNamespace:
     a.undo = w.undo_group.createUndoAction(w, "&Undo")
     a.undo.setShortcuts(QKeySequence.Undo)
     a.redo = w.undo_group.createRedoAction(w, "&Redo")
-    a.redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
+    redo_keys = {QKeySequence(QKeySequence.Redo).toString(), "Ctrl+Shift+Z", "Ctrl+Y"}
+    a.redo.setShortcuts([QKeySequence(k) for k in sorted(redo_keys) if k])
     for x in (a.undo, a.redo):
         w.addAction(x)
     # toolbar buttons keep a short label; the menu items say what they undo

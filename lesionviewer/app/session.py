@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lesionviewer.app.autosave import Autosaver
+from lesionviewer.app.autosave import Autosaver, SessionSaving
 from lesionviewer.app.case import Case, CaseStatus
 from lesionviewer.app.case_list import CaseListModel
 from lesionviewer.app.dirs import AppDirs
@@ -24,7 +24,6 @@ from lesionviewer.app.worker import AnalysisOutcome, AnalysisService
 from lesionviewer.edit.mask_document import MaskDocument
 from lesionviewer.edit.summary import EditSummary
 from lesionviewer.io.images import find_images
-from lesionviewer.io.sidecar import CaseSidecar
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class OnScreen:
         return None if self.outcome is None else self.outcome.analysis
 
 
-class CaseSession(QObject):
+class CaseSession(SessionSaving, QObject):
     case_shown = Signal(object)  # OnScreen or None: a new case is on screen (photo loading)
     photo_ready = Signal(object)  # OnScreen: photo (and reference mask) loaded
     photo_failed = Signal(str)  # the photo on screen cannot be read: why
@@ -231,57 +230,6 @@ class CaseSession(QObject):
         case.version += 1
         case.exported = False
         self._autosave_timer.start()
-
-    def sidecar_for(self, cur: OnScreen) -> CaseSidecar:
-        editor = cur.editor
-        edited = editor is not None and editor.edited
-        return CaseSidecar(
-            image_file_name=cur.case.name,
-            content_hash=cur.bundle.content_hash,
-            model_id=None if cur.analysis is None else cur.analysis.model_id,
-            edited_mask=editor.mask.copy() if edited else None,
-            roi=cur.case.region,
-            edit_summary=editor.undo_stack.summary.to_dict() if editor is not None else {},
-            status=cur.case.status.value,
-        )
-
-    def autosave_current(self) -> None:
-        cur = self.current
-        if cur is None or cur.bundle is None or not cur.case.unsaved:
-            return
-        cur.case.pending = self.sidecar_for(cur)
-        self.autosaver.save(cur.case.pending, cur.case.path, cur.case.version)
-
-    def _on_saved(self, path: Path, version: int, _where) -> None:
-        case = self.cases.find(path)
-        if case is not None:
-            case.saved_version = max(case.saved_version, version)
-            case.save_error = None
-            if not case.unsaved:
-                case.pending = None
-
-    def _on_save_failed(self, path: Path, version: int, message: str) -> None:
-        case = self.cases.find(path)
-        if case is not None:
-            case.save_error = message
-        self.message.emit(message + " They are kept in memory; try File > Export.", "error", None)
-
-    def finish(self) -> list[str]:
-        """Quitting: save every unsaved case now; returns the messages of saves that failed."""
-        self._autosave_timer.stop()
-        cur = self.current
-        if cur is not None and cur.bundle is not None and cur.case.unsaved:
-            cur.case.pending = self.sidecar_for(cur)
-        self.autosaver.wait()
-        errors = []
-        for case in self.cases.cases:
-            if case.unsaved and case.pending is not None:
-                error = self.autosaver.save_now(case.pending, case.path)
-                if error is None:
-                    case.saved_version = case.version
-                else:
-                    errors.append(error)
-        return errors
 
     # --- analysis --------------------------------------------------------------------------
     @property

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 
 from lesionviewer.app.case import CaseStatus
 from lesionviewer.app.side_panel import DISCLAIMER
@@ -83,7 +84,7 @@ def test_brush_and_eraser_strokes_change_the_mask_where_painted(
 
 
 def test_undo_and_redo_walk_back_and_forth_one_stroke_at_a_time(
-        make_window, case_folder, result_of, mouse_drag):
+        make_window, case_folder, result_of, mouse_drag, qtbot):
     window = make_window(background=False)
     cur = _open_first(window, case_folder, result_of)
     points, (rows, cols) = _stroke_row(cur)
@@ -108,6 +109,8 @@ def test_undo_and_redo_walk_back_and_forth_one_stroke_at_a_time(
     assert not cur.editor.mask[rows[-half:], cols[-half:]].any()
     assert cur.case.status == CaseStatus.EDITED
     assert window.actions.undo.text().replace("&", "").startswith("Undo Brush")
+    qtbot.keyClick(window.canvas, Qt.Key_Z, Qt.ControlModifier)  # the keyboard works too
+    np.testing.assert_array_equal(cur.editor.mask, after_erase)
 
 
 def test_export_writes_the_edited_mask_and_a_json_record(
