@@ -118,12 +118,14 @@ class _ThumbnailJob(QRunnable):
 
 class _ImageJob(QRunnable):
     def __init__(self, request_id: int, path: Path, signals: LoaderSignals,
-                 fallback_dir: Path | None):
+                 fallback_dir: Path | None, latest: list[int]):
         super().__init__()
         self.request_id, self.path, self.signals = request_id, path, signals
-        self.fallback_dir = fallback_dir
+        self.fallback_dir, self.latest = fallback_dir, latest
 
     def run(self) -> None:
+        if self.latest[0] != self.request_id:
+            return  # the user has moved on; nobody waits for this photo
         try:
             loaded: LoadedImage = load_image(self.path)
             reference, reference_error = None, None
@@ -158,14 +160,19 @@ class ImageLoader(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads)
         self._ids = itertools.count(1)
+        self._latest = [0]  # id of the newest image request, read by the pool threads
 
     def request_thumbnails(self, paths: list[Path]) -> None:
         for p in paths:
             self.pool.start(_ThumbnailJob(Path(p), self.signals, self.sidecar_fallback), priority=0)
 
     def request_image(self, path: Path) -> int:
+        """Decode a photo for display. A request overtaken by a newer one before its turn is
+        skipped (paging quickly through 50 MP photos must not decode every one passed)."""
         request_id = next(self._ids)
-        self.pool.start(_ImageJob(request_id, Path(path), self.signals, self.sidecar_fallback), priority=10)
+        self._latest[0] = request_id
+        self.pool.start(_ImageJob(request_id, Path(path), self.signals, self.sidecar_fallback,
+                                  self._latest), priority=10)
         return request_id
 
     def shutdown(self, timeout_ms: int = 3000) -> bool:

@@ -168,6 +168,12 @@ class AnalysisWorker(QObject):
             )
 
 
+def _demoted(job: AnalysisJob) -> AnalysisJob:
+    """The job as a background one (its photo left the screen): the worker re-reads the
+    photo when its turn comes, so the decoded pixels need not wait in memory."""
+    return dataclasses.replace(job, foreground=False, rgb=None) if job.foreground else job
+
+
 class AnalysisService(QObject):
     """GUI-thread face of the analysis thread. All its signals are emitted in the GUI thread."""
 
@@ -230,8 +236,12 @@ class AnalysisService(QObject):
 
     def submit(self, path: Path, settings: AnalysisSettings, *, region=None, seed: int = 0,
                rgb: np.ndarray | None = None, foreground: bool = False) -> AnalysisJob:
-        """Queue one analysis. A foreground job replaces any queued job for the same photo and
-        goes first; a running background job is put back in the queue to make way for it."""
+        """Queue one analysis.
+
+        A foreground job (the case on screen) goes first and replaces any queued job for the same
+        photo; jobs queued for earlier on-screen cases wait with the background ones, and a job
+        running for another photo is put back at the head of the queue to make way.
+        """
         job = AnalysisJob(next(self._ids), Path(path), settings, region, seed, rgb, foreground)
         running = self._running
         if running is not None and (running.path, running.settings, running.region,
@@ -240,10 +250,10 @@ class AnalysisService(QObject):
         was_busy = self.busy
         self._pending = [j for j in self._pending if not (foreground and j.path == job.path)]
         if foreground:
-            n = sum(1 for j in self._pending if j.foreground)
-            self._pending.insert(n, job)
+            self._pending = [job] + [_demoted(j) for j in self._pending]
             running = self._running
-            if running is not None and not running.foreground and self._cancel is not None:
+            if running is not None and self._cancel is not None:
+                # another photo: resume it later; this photo with old settings: obsolete
                 self._requeue_running = running.path != job.path
                 self._cancel.set()
         else:
@@ -350,7 +360,8 @@ class AnalysisService(QObject):
         job = self._job_done(job_id)
         if job is not None:
             if self._requeue_running:
-                self._pending.append(job)
+                first_background = sum(1 for j in self._pending if j.foreground)
+                self._pending.insert(first_background, _demoted(job))
                 self.requeued.emit(job)
             else:
                 self.cancelled.emit(job)

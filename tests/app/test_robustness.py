@@ -144,3 +144,24 @@ def test_the_case_on_screen_goes_before_a_running_background_analysis(
     service.cancel()
     qtbot.waitUntil(lambda: not service.busy, timeout=5_000)
     assert {first.status, second.status} == {CaseStatus.NEW}
+
+
+def test_paging_through_cases_analyses_the_one_on_screen_next(
+        make_window, case_folder, qtbot, slow_analysis):
+    import shutil
+
+    shutil.copy(case_folder / "ISIC_0000068.jpg", case_folder / "copy.jpg")
+    window = make_window(background=False)
+    session, service = window.session, window.session.service
+    a, b, c = session.cases.add_cases([Case(case_folder / n) for n in
+                                       ("ISIC_0000068.jpg", "ISIC_0024311.jpg", "copy.jpg")])
+    with qtbot.waitSignal(service.job_started, timeout=10_000):
+        session._analyse(a, foreground=True)
+    session._analyse(b, foreground=True)  # the user pages on ...
+    with qtbot.waitSignal(service.job_started, timeout=5_000) as started:
+        session._analyse(c, foreground=True)  # ... and stops here
+    assert started.args[0].path == c.path
+    assert [j.path for j in service._pending] == [a.path, b.path]  # the others wait behind
+    assert not any(j.foreground or j.rgb is not None for j in service._pending)
+    service.cancel()
+    qtbot.waitUntil(lambda: not service.busy, timeout=5_000)
