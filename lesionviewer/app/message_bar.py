@@ -108,8 +108,10 @@ class AnalysisProgress(QWidget):
                   remaining_s: float | None, queued: int) -> None:
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(step)
-        left = "" if remaining_s is None else f", about {remaining_s:.0f} s left" \
-            if remaining_s >= 1.5 else ", <2 s left"
+        if remaining_s is None or remaining_s <= 0 or step >= total:
+            left = ""
+        else:
+            left = f", about {remaining_s:.0f} s left" if remaining_s >= 1.5 else ", <2 s left"
         more = f" (+{queued} queued)" if queued else ""
         self.label.setText(f"{name}: {stage}{left}{more}")
         self.show()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QSlider,
                                QVBoxLayout, QWidget)
 
@@ -19,7 +20,6 @@ OVERLAY_LABELS = {
     "reference": "Reference mask",
 }
 DISCLAIMER = "Decision support, not a diagnosis."
-BIG = "font-size: 20px; font-weight: 600;"
 
 
 def _seconds(s: float) -> str:
@@ -46,7 +46,9 @@ class SidePanel(QWidget):
         box = QGroupBox("Result")
         form = QFormLayout(box)
         self.malignancy = QLabel()
-        self.malignancy.setStyleSheet(BIG)
+        self._big_font = QFont(self.malignancy.font())
+        self._big_font.setPointSizeF(self._big_font.pointSizeF() * 1.6)
+        self._big_font.setBold(True)
         self.malignancy.setToolTip("Calibrated probability that the lesion is malignant, from "
                                    "the model's malignancy head")
         self.disclaimer = QLabel(DISCLAIMER)
@@ -142,14 +144,14 @@ class SidePanel(QWidget):
             w.setEnabled(has)
         if not has:
             self.malignancy.setText("–")
-            self.malignancy.setStyleSheet("")
+            self.malignancy.setFont(self.font())
             for label in (self.ged, self.area, self.skin, self.region, self.model,
                           self.timings, self.settings):
                 label.setText("–")
             return
         p = analysis.malignancy_probability
         self.malignancy.setText("not available for this model" if p is None else f"{p:.0%}")
-        self.malignancy.setStyleSheet(BIG if p is not None else "")
+        self.malignancy.setFont(self._big_font if p is not None else self.font())
         self.ged.setText(f"{analysis.ged:.3f} ({ged_reading(analysis.ged)})")
         tone = analysis.skin_tone
         self.skin.setText("unknown (too little skin visible)" if math.isnan(tone.ita_degrees)

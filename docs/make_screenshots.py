@@ -1,0 +1,105 @@
+"""Re-take the app's screenshots in docs/ (needs a display: a desktop, or Xvfb).
+
+    Xvfb :99 -screen 0 1600x1000x24 &
+    DISPLAY=:99 python docs/make_screenshots.py --model models/NAME --cases ../shared/data/samples
+
+Writes docs/screenshot.png (an analysed case), docs/screenshot-variance.png (variance heatmap and
+sample outlines) and docs/screenshot-editing.png (a brush stroke in progress). The app's own
+folders go to a temporary LESIONVIEWER_HOME and the photos are copied first, so nothing of the
+user's (settings, cache, autosaved edits) is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--cases", default="../shared/data/samples", help="folder of photos")
+    p.add_argument("--pick", default="ISIC_0000214.jpg", help="case to show")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent))
+    p.add_argument("--size", default="1560x940")
+    args = p.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="lesionviewer-shots-"))
+    os.environ["LESIONVIEWER_HOME"] = str(home / "home")
+    cases = home / "cases"
+    shutil.copytree(args.cases, cases, ignore=shutil.ignore_patterns("*.csv", "*.md"))
+
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    from lesionviewer.app.dirs import app_dirs
+    from lesionviewer.app.main_window import MainWindow
+    from lesionviewer.app.preferences import load_settings
+    from lesionviewer.app.tools import Tool
+
+    def spin(seconds: float) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
+
+    def wait(condition, seconds: float = 120) -> None:
+        t0 = time.time()
+        while not condition() and time.time() - t0 < seconds:
+            spin(0.1)
+
+    out = Path(args.out)
+    dirs = app_dirs().ensure()
+    window = MainWindow(load_settings(dirs.config), dirs, model_dir=args.model, device="cpu")
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.show()
+    window.open_paths([cases])
+    wait(lambda: window.session.current is not None)
+    target = next((c for c in window.session.cases.cases if c.name == args.pick), None)
+    if target is not None:
+        window.case_list.select_case(target)
+    wait(lambda: window.session.current.analysis is not None and window.view.editor is not None)
+    wait(lambda: sum(c.ged is not None for c in window.session.cases.cases) >= 12, 60)
+    spin(1.0)
+
+    def shot(name: str) -> None:
+        spin(0.4)
+        window.grab().save(str(out / name))
+        print("wrote", out / name)
+
+    shot("screenshot.png")
+    checks = window.side_panel.overlay_checks
+    checks["mask"].setChecked(False)
+    checks["variance"].setChecked(True)
+    checks["samples"].setChecked(True)
+    shot("screenshot-variance.png")
+    checks["variance"].setChecked(False)
+    checks["samples"].setChecked(False)
+    checks["mask"].setChecked(True)
+
+    window.actions.tools[Tool.BRUSH].trigger()
+    editor = window.session.current.editor
+    h, w = editor.mask.shape
+    viewport, canvas = window.canvas.viewport(), window.canvas
+    points = [(w * (0.25 + 0.025 * i), h * (0.78 - 0.012 * i * (i % 3))) for i in range(10)]
+    QTest.mousePress(viewport, Qt.LeftButton, Qt.NoModifier, canvas.widget_pos(*points[0]).toPoint())
+    for x, y in points[1:]:
+        QTest.mouseMove(viewport, canvas.widget_pos(x, y).toPoint())
+        spin(0.03)
+    shot("screenshot-editing.png")  # mid-stroke: the brush circle is on the painted trail
+    QTest.mouseRelease(viewport, Qt.LeftButton, Qt.NoModifier,
+                       canvas.widget_pos(*points[-1]).toPoint())
+    window.close()
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
