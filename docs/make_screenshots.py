@@ -39,6 +39,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv[:1])
+    app.setApplicationName("lesionviewer")
     from lesionviewer.app.dirs import app_dirs
     from lesionviewer.app.main_window import MainWindow
     from lesionviewer.app.preferences import load_settings

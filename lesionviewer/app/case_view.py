@@ -85,6 +85,7 @@ class CaseView(QObject):
     def show_case(self, cur) -> None:
         """A new case is on screen: clear everything until its photo arrives."""
         self.current = cur
+        self.tools.cancel()  # a polygon half drawn on the previous case must not carry over
         self._set_editor(None)
         self.items["variance"].set_indices(None)
         self.items["samples"].set_samples(None)

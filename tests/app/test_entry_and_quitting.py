@@ -99,3 +99,32 @@ def test_quitting_with_edits_that_cannot_be_saved_asks_first(
     window.ask_quit_anyway = lambda errors: True
     window.close()
     assert not window.isVisible()
+
+
+def test_edits_to_photos_in_a_read_only_folder_are_kept_in_the_app_data_folder(
+        make_window, case_folder, result_of, mouse_drag, monkeypatch, app_home, qtbot):
+    import lesionviewer.io.sidecar as sidecar_module
+
+    real_write = sidecar_module._write_pair
+
+    def refuse_photo_folder(sidecar, json_path):
+        if json_path.parent == case_folder:  # what a read-only share does (root ignores chmod)
+            raise PermissionError(13, "Permission denied", str(json_path))
+        return real_write(sidecar, json_path)
+
+    monkeypatch.setattr(sidecar_module, "_write_pair", refuse_photo_folder)
+    window = make_window(background=False)
+    window.open_paths([case_folder / "ISIC_0000068.jpg"])
+    result_of(window)
+    _paint(window, mouse_drag)
+    edited = window.session.current.editor.mask.copy()
+    with qtbot.waitSignal(window.session.autosaver.saved, timeout=10_000) as saved:
+        pass
+    assert saved.args[2].parent == app_home / "data" / "sidecars"
+    assert not list(case_folder.glob("*.lesionviewer*"))
+    window.close()
+
+    again = make_window(background=False)
+    again.open_paths([case_folder / "ISIC_0000068.jpg"])
+    result_of(again)
+    assert (again.session.current.editor.mask == edited).all()
