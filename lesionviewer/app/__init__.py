@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None, model_dir: str | None = None, device: st
         device = settings.device
     window = MainWindow(settings, dirs, model_dir=model_dir, device=device)
     install_excepthook(lambda text: window.show_message(text, "error"))
+    _close_on_ctrl_c(window)
     window.show()
     if argv:
         window.open_paths(argv)
@@ -55,3 +56,19 @@ def main(argv: list[str] | None = None, model_dir: str | None = None, device: st
         logging.shutdown()
         os._exit(code)
     return code
+
+
+def _close_on_ctrl_c(window) -> None:
+    """Ctrl+C in the terminal closes the window the normal way (edits saved, threads stopped).
+
+    Python runs signal handlers only between bytecodes, so a timer gives it a turn now and then
+    while Qt's event loop runs in C++.
+    """
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)

@@ -40,6 +40,9 @@ def install_excepthook(show: Callable[[str], None]) -> None:
     previous = sys.excepthook
 
     def hook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):  # Ctrl+C: main() closes the window
+            logging.getLogger("lesionviewer").info("interrupted from the terminal")
+            return
         logging.getLogger("lesionviewer").error("uncaught exception", exc_info=(exc_type, exc, tb))
         try:
             show(f"Unexpected error: {exc_type.__name__}: {exc}. Details are in the log file.")

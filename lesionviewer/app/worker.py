@@ -91,6 +91,7 @@ class AnalysisWorker(QObject):
 
     @Slot(object, str)
     def load_model(self, model_dir, device: str) -> None:
+        threading.current_thread().name = "analysis"  # for the log file
         try:  # torch is imported here, in the worker thread, never on the GUI thread
             from lesionviewer.engine import Analyzer
             from lesionviewer.engine.checkpoint import NoModelInstalled, find_default_model
