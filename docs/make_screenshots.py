@@ -85,11 +85,15 @@ def main() -> int:
     checks["samples"].setChecked(False)
     checks["mask"].setChecked(True)
 
-    window.actions.tools[Tool.BRUSH].trigger()
+    # The edit shown: erasing the largest mask region apart from the one in the middle
+    # (typically a false positive in a dark corner), or else painting along the mask's bottom.
     editor = window.session.current.editor
     h, w = editor.mask.shape
+    points, tool = _edit_stroke(editor.mask)
+    window.actions.tools[tool].trigger()
+    for _ in range(2):
+        window.tools.change_brush_size(True)
     viewport, canvas = window.canvas.viewport(), window.canvas
-    points = [(w * (0.25 + 0.025 * i), h * (0.78 - 0.012 * i * (i % 3))) for i in range(10)]
     QTest.mousePress(viewport, Qt.LeftButton, Qt.NoModifier, canvas.widget_pos(*points[0]).toPoint())
     for x, y in points[1:]:
         QTest.mouseMove(viewport, canvas.widget_pos(x, y).toPoint())
@@ -100,6 +104,27 @@ def main() -> int:
     window.close()
     shutil.rmtree(home, ignore_errors=True)
     return 0
+
+
+def _edit_stroke(mask):
+    """A zig-zag stroke (image points) and the tool for the editing screenshot."""
+    import cv2
+    import numpy as np
+
+    from lesionviewer.app.tools import Tool
+
+    h, w = mask.shape
+    count, _labels, stats, centroids = cv2.connectedComponentsWithStats(mask.view(np.uint8), 8)
+    if count > 2:
+        near = 1 + int(np.argmin(np.hypot(centroids[1:, 0] - w / 2, centroids[1:, 1] - h / 2)))
+        areas = stats[:, cv2.CC_STAT_AREA].copy()
+        areas[[0, near]] = -1  # not the background, not the lesion in the middle
+        x, y, bw, bh = stats[int(np.argmax(areas)), :4]
+        return [(x + bw * t / 8, y + bh * (0.2 + 0.6 * (i % 2))) for i, t in enumerate(range(9))],\
+            Tool.ERASER
+    ys, xs = np.nonzero(mask) if mask.any() else (np.array([h // 2]), np.array([w // 2]))
+    bottom = int(ys.max())
+    return [(xs.min() + (xs.max() - xs.min()) * t / 8, bottom) for t in range(9)], Tool.BRUSH
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QToolButton, QWidget)
+                               QSizePolicy, QToolButton, QWidget)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ class AnalysisProgress(QWidget):
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Stop the analysis that is running and the queued ones (Esc)")
         self.cancel.clicked.connect(self.cancel_requested)
+        self.cancel.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
