@@ -196,8 +196,7 @@ class MainWindow(WindowTasks, QMainWindow):
         self.statusBar().showMessage(f"{n} cases queued for analysis", 4000)
 
     def _on_job_progress(self, job, progress=None) -> None:
-        svc = self.session.service
-        queued = len(svc._pending)
+        queued = self.session.service.queued
         if progress is None:
             self.progress.show_waiting(f"Analysing {job.path.name}…")
         else:

@@ -232,6 +232,11 @@ class AnalysisService(QObject):
         return self._running is not None or bool(self._pending)
 
     @property
+    def queued(self) -> int:
+        """Jobs waiting behind the running one."""
+        return len(self._pending)
+
+    @property
     def running(self) -> AnalysisJob | None:
         return self._running
 

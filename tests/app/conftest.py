@@ -14,9 +14,10 @@ TEST_DATA = Path(__file__).resolve().parents[1] / "data"
 CASES = ("ISIC_0000068", "ISIC_0024311")
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def app_home(tmp_path, monkeypatch) -> Path:
-    """Settings, cache, autosave fallback and logs all go here, never to the real user folders."""
+    """Settings, cache, autosave fallback and logs all go here, never to the real user folders
+    (autouse: no GUI test can reach them by forgetting this fixture)."""
     home = tmp_path / "home"
     monkeypatch.setenv("LESIONVIEWER_HOME", str(home))
     return home

@@ -178,3 +178,23 @@ def test_the_settings_dialog_reads_back_what_the_user_chose(qtbot):
     assert chosen.crf is False and chosen.method == "probe" and chosen.device == "cpu"
     engine = chosen.analysis_settings()
     assert engine.timestep_range == (100, 200) and engine.method is Method.PROBE
+
+
+def test_the_mouse_wheel_zooms_around_the_cursor(make_window, case_folder, qtbot):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(background=False)
+    window.open_paths([case_folder / "ISIC_0024311.jpg"])
+    qtbot.waitUntil(lambda: window.canvas.image_size == (450, 600), timeout=10_000)
+    canvas = window.canvas
+    before = canvas.view.viewRect()
+    spot = canvas.widget_pos(150, 100)
+    wheel = QWheelEvent(spot, canvas.viewport().mapToGlobal(spot), QPoint(0, 0), QPoint(0, 240),
+                        Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(canvas.viewport(), wheel)
+    after = canvas.view.viewRect()
+    assert after.width() < before.width() * 0.9  # zoomed in
+    still = canvas.image_pos(spot)
+    assert abs(still.x() - 150) < 3 and abs(still.y() - 100) < 3  # the point under the cursor stays
