@@ -45,6 +45,8 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self._image_size: tuple[int, int] | None = None  # (H, W)
         self.setMouseTracking(True)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.setAcceptDrops(False)  # dropped files go to the window, which opens them
+        self.viewport().setAcceptDrops(False)
         self.placeholder = QLabel(PLACEHOLDER, self)
         self.placeholder.setAlignment(Qt.AlignCenter)
         self.placeholder.setStyleSheet("color: #9aa0a6; font-size: 15px;")

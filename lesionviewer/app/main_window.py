@@ -93,6 +93,7 @@ class MainWindow(WindowTasks, QMainWindow):
         s.message.connect(self.show_message)
         s.case_shown.connect(self.view.show_case)
         s.case_shown.connect(lambda cur: self._update_title())
+        s.case_shown.connect(lambda cur: self.message_bar.dismiss_offers())
         s.photo_ready.connect(self.view.show_photo)
         s.photo_failed.connect(self.canvas.set_placeholder)
         s.result_ready.connect(self.view.show_result)

@@ -64,6 +64,11 @@ class MessageBar(QFrame):
         self.hide()
         self.dismissed.emit()
 
+    def dismiss_offers(self) -> None:
+        """Hide a message whose buttons act on the case on screen (it is about to change)."""
+        if self._buttons and self.isVisible():
+            self.dismiss()
+
     def message(self) -> str:
         return self.text.text() if self.isVisible() else ""
 
