@@ -33,6 +33,11 @@ class MaskEditor(QObject):
         """HxW bool, read-only view of the current mask."""
         return self.document.mask
 
+    def attach(self) -> None:
+        """Listen to the document again (the case is back on screen)."""
+        self.detach()
+        self.document.add_listener(self._on_document_changed)
+
     def detach(self) -> None:
         """Stop listening to the document (the case is leaving the screen)."""
         try:
@@ -72,6 +77,8 @@ class MaskEditor(QObject):
             self._after_step()
             return
         if not self.edited:
+            if np.array_equal(model_mask, self.model_mask):
+                return  # nothing changed: keep the history (a redo may still be wanted)
             self.model_mask = model_mask
             self.document.reset_to(model_mask)
             self.undo_stack.reset_history()

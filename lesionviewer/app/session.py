@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from lesionviewer.edit.summary import EditSummary
 from lesionviewer.io.images import find_images
 
 log = logging.getLogger(__name__)
+KEEP_EDITORS = 3  # cases whose mask and undo history stay in memory after leaving them
 
 
 @dataclasses.dataclass(eq=False)
@@ -59,6 +61,7 @@ class CaseSession(SessionSaving, QObject):
         self.loader = ImageLoader(dirs.data / "sidecars", self)
         self.autosaver = Autosaver(dirs.data / "sidecars", self)
         self.current: OnScreen | None = None
+        self._kept: OrderedDict[Path, MaskEditor] = OrderedDict()  # editors of cases just left
         self._failed_opens: list[str] = []
         self._autosave_timer = QTimer(self, singleShot=True, interval=800)
         self._autosave_timer.timeout.connect(self.autosave_current)
@@ -150,8 +153,12 @@ class CaseSession(SessionSaving, QObject):
             return
         self._autosave_timer.stop()
         self.autosave_current()
-        if cur.editor is not None:
+        if cur.editor is not None:  # kept a while, so coming back brings the undo history too
             cur.editor.detach()
+            self._kept.pop(cur.case.path, None)
+            self._kept[cur.case.path] = cur.editor
+            while len(self._kept) > KEEP_EDITORS:
+                self._kept.popitem(last=False)[1].deleteLater()
 
     def _on_image_ready(self, request_id: int, bundle: PhotoBundle) -> None:
         cur = self.current
@@ -193,6 +200,14 @@ class CaseSession(SessionSaving, QObject):
     def _make_editor(self, cur: OnScreen) -> None:
         model_mask = self.model_mask(cur)
         old = cur.editor
+        kept = self._kept.pop(cur.case.path, None) if old is None else None
+        if kept is not None and kept.document.shape == model_mask.shape:
+            kept.attach()  # back to a case left a moment ago: same mask, same history
+            kept.replace_model_mask(model_mask, keep_edits=True)
+            self._show_editor(cur, kept)
+            return
+        if kept is not None:
+            kept.deleteLater()
         if old is not None and old.edited:  # re-analysed under the user's edits: keep them
             old.replace_model_mask(model_mask, keep_edits=True)
             self.message.emit("The new result is in; your edits are kept.", "info",
@@ -210,6 +225,9 @@ class CaseSession(SessionSaving, QObject):
         if start is saved:
             editor.undo_stack.summary = EditSummary.from_dict(sidecar.edit_summary)
         editor.step_done.connect(lambda e=editor: self._on_edit_step(e))
+        self._show_editor(cur, editor)
+
+    def _show_editor(self, cur: OnScreen, editor: MaskEditor) -> None:
         cur.editor = editor
         cur.case.edited = editor.edited
         cur.case.refresh_status()

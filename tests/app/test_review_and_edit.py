@@ -210,3 +210,22 @@ def test_brush_size_keys_change_the_circle(make_window, case_folder, result_of, 
     qtbot.keyClick(window.canvas, "[")
     qtbot.keyClick(window.canvas, "[")
     assert window.tools.brush_radius < before
+
+
+def test_coming_back_to_a_case_brings_its_undo_history_back(
+        make_window, case_folder, result_of, mouse_drag, qtbot):
+    window = make_window(background=False)
+    first = _open_first(window, case_folder, result_of)
+    model_mask = first.editor.mask.copy()
+    _edit(window, first, mouse_drag)
+    edited = first.editor.mask.copy()
+
+    window.actions.next_case.trigger()
+    second = result_of(window)
+    assert second.case.name == "ISIC_0024311.jpg" and not window.actions.undo.isEnabled()
+    window.actions.previous_case.trigger()
+    back = result_of(window)
+    np.testing.assert_array_equal(back.editor.mask, edited)
+    window.actions.undo.trigger()
+    window.actions.undo.trigger()
+    np.testing.assert_array_equal(back.editor.mask, model_mask)
