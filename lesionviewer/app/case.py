@@ -7,7 +7,6 @@ import enum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 
 class CaseStatus(str, enum.Enum):
@@ -31,7 +30,6 @@ class Case:
     size: tuple[int, int] | None = None  # (width, height)
     thumbnail: Any = None  # QImage, set by the thumbnail loader
     progress: float | None = None  # 0..1 while analysing
-    saved_mask: np.ndarray | None = dataclasses.field(default=None, repr=False)  # HxW bool edit
     edited: bool = False  # the mask differs from the model's (in memory or in the sidecar)
     exported: bool = False
     version: int = 0  # bumped by every edit, undo, redo or region change
