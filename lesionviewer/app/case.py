@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 class CaseStatus(str, enum.Enum):
     NEW = "new"
     QUEUED = "queued"
