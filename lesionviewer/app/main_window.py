@@ -245,7 +245,7 @@ class MainWindow(WindowTasks, QMainWindow):
         getattr(editor, operation)()
 
     def escape(self) -> None:
-        if self.tools._stroke is not None or self.tools._polygon:
+        if self.tools.drawing:
             self.tools.cancel()
         elif self.session.service.busy:
             self.session.service.cancel()

@@ -257,10 +257,11 @@ class CaseSession(SessionSaving, QObject):
     def _analyse(self, case: Case, foreground: bool, rgb=None) -> bool:
         if not self.model_available or case.status == CaseStatus.ERROR and not foreground:
             return False
-        case.status, case.progress = CaseStatus.QUEUED, None
-        self.cases.case_changed(case)
-        self.service.submit(case.path, self.settings.analysis_settings(), region=case.region,
-                            rgb=rgb, foreground=foreground)
+        job = self.service.submit(case.path, self.settings.analysis_settings(),
+                                  region=case.region, rgb=rgb, foreground=foreground)
+        if job is not self.service.running:  # else it is already being computed
+            case.status, case.progress = CaseStatus.QUEUED, None
+            self.cases.case_changed(case)
         return True
 
     def analyse_current(self) -> bool:

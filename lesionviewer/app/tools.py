@@ -44,7 +44,7 @@ class ToolController(QObject):
     def __init__(self, canvas: ImageCanvas, parent: QObject | None = None):
         super().__init__(parent)
         self.canvas = canvas
-        self.editor = None  # MaskEditor of the case on screen, or None
+        self._editor = None  # MaskEditor of the case on screen, or None
         self.tool = Tool.PAN
         self.brush_fraction = 0.02  # brush radius as a fraction of the photo's shorter side
         self._stroke = None
@@ -60,6 +60,17 @@ class ToolController(QObject):
         canvas.viewport().setMouseTracking(True)
 
     # --- state -----------------------------------------------------------------------------
+    @property
+    def editor(self):
+        return self._editor
+
+    @editor.setter
+    def editor(self, editor) -> None:
+        """The mask the tools edit. A stroke or polygon begun on another mask is dropped."""
+        if editor is not self._editor:
+            self._drop_mask_edits()
+        self._editor = editor
+
     def set_tool(self, tool: Tool) -> None:
         self.cancel()
         self.tool = tool
@@ -70,6 +81,11 @@ class ToolController(QObject):
             Qt.ArrowCursor if tool == Tool.PAN else Qt.CrossCursor
         )
         self.tool_changed.emit(tool)
+
+    @property
+    def drawing(self) -> bool:
+        """A stroke, polygon or box is in progress (Escape cancels it)."""
+        return self._stroke is not None or bool(self._polygon) or self._region_start is not None
 
     @property
     def brush_radius(self) -> float:
@@ -83,13 +99,19 @@ class ToolController(QObject):
         self.brush_radius_changed.emit(self.brush_radius)
 
     def cancel(self) -> None:
-        """Escape: drop the polygon being drawn, undo a stroke in progress."""
+        """Escape: drop the polygon or box being drawn, undo a stroke in progress."""
+        self._drop_mask_edits()
+        if self._region_start is not None:
+            self._region_start = None
+            self.polygon_preview.set_points([])
+
+    def _drop_mask_edits(self) -> None:
         if self._stroke is not None:
             self._stroke.cancel()
             self._stroke = None
-        self._polygon = []
-        self.polygon_preview.set_points([])
-        self._region_start = None
+        if self._polygon:
+            self._polygon = []
+            self.polygon_preview.set_points([])
 
     def finish_polygon(self) -> None:
         """Enter or double-click: fill the polygon drawn so far."""
