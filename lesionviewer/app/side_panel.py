@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QSlider,
                                QVBoxLayout, QWidget)
@@ -94,6 +94,8 @@ class SidePanel(QWidget):
         self.threshold_slider.setToolTip("A pixel is lesion when at least this fraction of the "
                                          "model's samples say so (consensus probability)")
         self.threshold_slider.valueChanged.connect(self._on_threshold)
+        self._threshold_timer = QTimer(self, singleShot=True, interval=60)
+        self._threshold_timer.timeout.connect(self._emit_threshold)
         grid.addWidget(self.threshold_label, row, 0)
         grid.addWidget(self.threshold_slider, row, 1)
         self.variance_legend = QLabel("Heatmap: sample variance 0 (agree) to 0.25 (split); "
@@ -180,4 +182,8 @@ class SidePanel(QWidget):
 
     def _on_threshold(self, value: int) -> None:
         self.threshold_label.setText(f"Threshold {value / 100:.2f}")
-        self.threshold_changed.emit(value / 100.0)
+        # A 50 MP mask takes ~0.2 s to re-threshold: follow the slider once it pauses
+        self._threshold_timer.start()
+
+    def _emit_threshold(self) -> None:
+        self.threshold_changed.emit(self.threshold_slider.value() / 100.0)

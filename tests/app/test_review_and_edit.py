@@ -164,21 +164,25 @@ def test_edits_are_autosaved_and_come_back_when_the_folder_is_reopened(
 
 
 def test_threshold_follows_live_but_never_drops_edits(
-        make_window, case_folder, result_of, mouse_drag):
+        make_window, case_folder, result_of, mouse_drag, qtbot):
     window = make_window(background=False)
     cur = _open_first(window, case_folder, result_of)
     probability = cur.analysis.consensus_probability
     slider = window.side_panel.threshold_slider
 
     slider.setValue(90)
-    np.testing.assert_array_equal(cur.editor.mask, probability >= 0.9)
+    qtbot.waitUntil(lambda: np.array_equal(cur.editor.mask, probability >= 0.9), timeout=2_000)
     assert cur.case.status == CaseStatus.ANALYSED
 
     _edit(window, cur, mouse_drag)
     edited = cur.editor.mask.copy()
     slider.setValue(30)
+    qtbot.waitUntil(lambda: "edits are kept" in window.message_bar.message(), timeout=2_000)
     np.testing.assert_array_equal(cur.editor.mask, edited)
-    assert "edits are kept" in window.message_bar.message()
+    window.message_bar._buttons[0].click()  # "Replace my edits with the threshold mask"
+    np.testing.assert_array_equal(cur.editor.mask, probability >= 0.3)
+    window.actions.undo.trigger()  # ... and that, too, can be undone
+    np.testing.assert_array_equal(cur.editor.mask, edited)
 
 
 def test_a_region_box_is_analysed_and_saved_with_the_case(
