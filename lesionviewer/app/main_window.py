@@ -113,7 +113,7 @@ class MainWindow(WindowTasks, QMainWindow):
         svc.job_started.connect(self._on_job_progress)
         svc.progress.connect(self._on_job_progress)
         svc.busy_changed.connect(self._on_busy_changed)
-        self.progress.cancel_requested.connect(svc.cancel)
+        self.progress.cancel_requested.connect(self._cancel_shown_work)
         s.cases.dataChanged.connect(lambda *_: self._update_title())
         s.cases.dataChanged.connect(lambda *_: self._select_first_readable())
 
@@ -196,7 +196,15 @@ class MainWindow(WindowTasks, QMainWindow):
         n = self.session.analyse_all()
         self.statusBar().showMessage(f"{n} cases queued for analysis", 4000)
 
+    def _cancel_shown_work(self) -> None:
+        """The progress strip's Cancel stops what the strip is showing: an export or analyses."""
+        if self.progress.owner == "export":
+            self.exporter.cancel()
+        else:
+            self.session.service.cancel()
+
     def _on_job_progress(self, job, progress=None) -> None:
+        self.progress.owner = "analysis"
         queued = self.session.service.queued
         if progress is None:
             self.progress.show_waiting(f"Analysing {job.path.name}…")

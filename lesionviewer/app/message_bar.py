@@ -95,12 +95,14 @@ class AnalysisProgress(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.owner = "analysis"  # what Cancel stops: "analysis" or "export"
         self.label = QLabel()
         self.bar = QProgressBar()
         self.bar.setFixedWidth(160)
         self.bar.setTextVisible(True)
         self.cancel = QPushButton("Cancel")
-        self.cancel.setToolTip("Stop the analysis that is running and the queued ones (Esc)")
+        self.cancel.setToolTip("Stop what this strip shows: the analyses (running and queued) "
+                               "or the export")
         self.cancel.clicked.connect(self.cancel_requested)
         self.cancel.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
         layout = QHBoxLayout(self)

@@ -28,11 +28,13 @@ class WindowTasks:
     def exporter(self) -> Exporter:
         if getattr(self, "_exporter", None) is None:
             self._exporter = Exporter(self)
-            self._exporter.progress.connect(
-                lambda done, total, name: self.progress.show_step(
-                    name, done, total, f"exporting {done + 1} of {total}", None, 0))
+            self._exporter.progress.connect(self._on_export_progress)
             self._exporter.finished.connect(self._on_export_finished)
         return self._exporter
+
+    def _on_export_progress(self, done: int, total: int, name: str) -> None:
+        self.progress.owner = "export"
+        self.progress.show_step(name, done, total, f"exporting {done + 1} of {total}", None, 0)
 
     def export_dialog(self) -> None:
         if self.exporter.busy:

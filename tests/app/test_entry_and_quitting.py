@@ -128,3 +128,32 @@ def test_edits_to_photos_in_a_read_only_folder_are_kept_in_the_app_data_folder(
     again.open_paths([case_folder / "ISIC_0000068.jpg"])
     result_of(again)
     assert (again.session.current.editor.mask == edited).all()
+
+
+def test_cancel_in_the_status_bar_stops_an_export_it_shows(
+        make_window, case_folder, result_of, tmp_path, qtbot, monkeypatch):
+    import time as time_module
+
+    import lesionviewer.app.exporter as exporter_module
+
+    real_export = exporter_module.export_case
+
+    def slow_export(*args, **kwargs):
+        time_module.sleep(0.5)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(exporter_module, "export_case", slow_export)
+    for i in range(6):
+        (case_folder / f"copy{i}.jpg").write_bytes((case_folder / "ISIC_0000068.jpg").read_bytes())
+    window = make_window(background=True)
+    window.open_paths([case_folder])
+    result_of(window)
+    qtbot.waitUntil(lambda: not window.session.service.busy, timeout=60_000)
+    with qtbot.waitSignal(window.exporter.progress, timeout=10_000):
+        window.start_export(tmp_path / "out", all_cases=True, isic_naming=False, coco=True)
+    assert window.progress.isVisible() and "exporting" in window.progress.label.text()
+    with qtbot.waitSignal(window.exporter.finished, timeout=10_000) as done:
+        window.progress.cancel.click()
+    report = done.args[0]
+    assert report.cancelled and len(report.exported) < 8
+    assert not (tmp_path / "out" / "lesionviewer_coco.json").exists()
