@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
 
 from lesionviewer.app.case import Case, CaseStatus
+from lesionviewer.app.tools import Tool
 from lesionviewer.engine.analysis import AnalysisCancelled, Progress
 
 pytestmark = pytest.mark.gui
@@ -31,7 +33,7 @@ def test_a_corrupt_photo_is_reported_and_the_rest_of_the_folder_opens(
 
 
 def test_without_a_model_the_app_opens_says_so_and_still_allows_drawing(
-        make_window, case_folder, qtbot, monkeypatch):
+        make_window, case_folder, qtbot, monkeypatch, tmp_path):
     from lesionviewer.engine import checkpoint
 
     def no_model():
@@ -48,6 +50,19 @@ def test_without_a_model_the_app_opens_says_so_and_still_allows_drawing(
     assert window.session.current.analysis is None  # never random weights, never a guess
     window.actions.analyse.trigger()
     assert "no model is installed" in window.message_bar.message()
+
+    # an annotator can still draw the mask by hand and export it
+    window.actions.tools[Tool.POLYGON_ADD].trigger()
+    for x, y in [(60, 40), (200, 40), (200, 150), (60, 150)]:
+        QTest.mouseClick(window.canvas.viewport(), Qt.LeftButton, Qt.NoModifier,
+                         window.canvas.widget_pos(x, y).toPoint())
+    QTest.keyClick(window.canvas, Qt.Key_Return)
+    assert window.view.editor.mask[50:140, 70:190].all()
+    out = tmp_path / "hand"
+    with qtbot.waitSignal(window.exporter.finished, timeout=10_000):
+        window.start_export(out, all_cases=False, isic_naming=False, coco=False)
+    assert (out / "ISIC_0000068_mask.png").is_file()
+    assert not (out / "ISIC_0000068_probability.png").exists()  # no analysis, no maps
 
 
 def test_the_event_loop_is_never_blocked_for_more_than_100_ms_during_an_analysis(
