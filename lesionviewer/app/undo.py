@@ -18,7 +18,7 @@ from lesionviewer.edit.summary import EditSummary
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_STEPS = 500
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024  # per case; up to 4 cases keep a history (session.py)
 
 
 class MaskDeltaCommand(QUndoCommand):
