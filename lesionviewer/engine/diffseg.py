@@ -40,6 +40,11 @@ class DiffSegParams:
     fill_holes: bool = True
     mask_vignette: bool = True
     statistic: Statistic = Statistic.ABS_DIFFERENCE
+    # Rim -> region (shared/findings: the difference lights a lesion's rim, not its inside):
+    fov_margin: int = 0  # pixels of the field of view's edge ignored (its vignette ring lights up)
+    closing: int = 0  # diameter of a morphological closing that joins a broken rim
+    largest_only: bool = False  # keep the largest connected region only
+    hull: bool = False  # replace the region by its convex hull
 
     def __post_init__(self) -> None:  # accept the config's string form too
         object.__setattr__(self, "statistic", Statistic(self.statistic))
@@ -122,8 +127,11 @@ def difference_probability(difference: np.ndarray, params: DiffSegParams, valid:
     """HxW raw statistic (D_t or E_t) -> HxW float32 lesion probability in 0..1.
 
     p = sigmoid((D_scaled - theta) / SOFTNESS), so p >= 0.5 exactly where D_scaled >= theta;
-    holes of the thresholded region are raised to at least 0.5 + SOFTNESS when fill_holes is on.
+    then :func:`rim_to_region` shapes that mask, raising pixels it adds to at least
+    0.5 + SOFTNESS and lowering pixels it drops to at most 0.5 - SOFTNESS.
     """
+    if valid is not None and params.fov_margin > 0:
+        valid = cv2.erode(valid.astype(np.uint8), _disk(2 * params.fov_margin + 1)) > 0
     d = scaled_difference(difference, params, valid)
     inside = d[valid] if valid is not None and valid.any() else d
     if params.threshold is not None:
@@ -133,7 +141,44 @@ def difference_probability(difference: np.ndarray, params: DiffSegParams, valid:
     else:
         theta = otsu_threshold(inside)
     p = 1.0 / (1.0 + np.exp(-(d - theta) / SOFTNESS))
-    if params.fill_holes:
-        filled = fill_holes(p >= 0.5) & ~(p >= 0.5)
-        p = np.where(filled, np.maximum(p, 0.5 + SOFTNESS), p)
+    above = p >= 0.5
+    region = rim_to_region(above, params)
+    p = np.where(region & ~above, np.maximum(p, 0.5 + SOFTNESS), p)
+    p = np.where(above & ~region, np.minimum(p, 0.5 - SOFTNESS), p)
     return p.astype(np.float32)
+
+
+def _disk(diameter: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter, diameter))
+
+
+def largest_region(mask: np.ndarray) -> np.ndarray:
+    """HxW bool: the largest 8-connected region of ``mask`` (empty stays empty)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return mask.astype(bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def convex_hull(mask: np.ndarray) -> np.ndarray:
+    """HxW bool: the convex hull of every True pixel."""
+    points = cv2.findNonZero(mask.astype(np.uint8))
+    out = np.zeros(mask.shape, np.uint8)
+    if points is not None:
+        cv2.fillPoly(out, [cv2.convexHull(points)], 1)
+    return out > 0
+
+
+def rim_to_region(mask: np.ndarray, params: DiffSegParams) -> np.ndarray:
+    """A thresholded difference map (HxW bool) -> the lesion region, per the params' steps in
+    order: closing, largest region, convex hull, hole filling."""
+    region = mask
+    if params.closing > 1:
+        region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, _disk(params.closing)) > 0
+    if params.largest_only or params.hull:
+        region = largest_region(region)
+    if params.hull:
+        region = convex_hull(region)
+    if params.fill_holes:
+        region = fill_holes(region)
+    return region

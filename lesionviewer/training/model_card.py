@@ -105,8 +105,9 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
         out += ["DiffSeg statistic, smoothing and threshold (best five, then the best of each statistic; "
                 "threshold null = Otsu; no CRF). `abs_difference` is the published |eps(lesion) - eps(healthy)|; "
                 "`error_difference` is the per-pixel denoising-error difference between the labels:", "",
-                _table(["statistic", "sigma", "theta", "val Dice"],
-                       [[r.get("statistic"), r["smoothing_sigma"], r["threshold"], r["val_dice_no_crf"]]
+                _table(["statistic", "sigma", "theta", "FOV margin", "closing", "largest only", "hull", "val Dice"],
+                       [[r.get("statistic"), r["smoothing_sigma"], r["threshold"], r.get("fov_margin"), r.get("closing"),
+                         r.get("largest_only"), r.get("hull"), r["val_dice_no_crf"]]
                         for r in ds + list(best_per_stat.values())]), "",
                 f"CRF and default method (the Analyzer end to end on {min(heads.get('val_cases', 0), 100)} `val` cases):", "",
                 _table(["stage", "method", "setting", "val Dice", "s/image"],

@@ -21,11 +21,17 @@ from lesionviewer.engine.pipeline import Analyzer
 from lesionviewer.engine.refine import CRFParams
 from lesionviewer.training.probe_fit import mean_dice
 
-SIGMAS = (2.0, 4.0, 6.0)
+SIGMAS = (2.0, 4.0)
 THRESHOLDS = {
-    Statistic.ABS_DIFFERENCE: (None, 0.2, 0.3, 0.4, 0.5),
-    Statistic.ERROR_DIFFERENCE: (None, 0.0, 0.1, 0.2, 0.3),
+    Statistic.ABS_DIFFERENCE: (None, 0.2, 0.3, 0.4),
+    Statistic.ERROR_DIFFERENCE: (None, 0.0, 0.1, 0.2),
 }
+SHAPES = (  # rim -> region steps (engine.diffseg.rim_to_region), at the working resolution
+    {"fov_margin": 0, "closing": 0, "largest_only": False, "hull": False},
+    {"fov_margin": 4, "closing": 0, "largest_only": True, "hull": False},
+    {"fov_margin": 4, "closing": 7, "largest_only": True, "hull": False},
+    {"fov_margin": 4, "closing": 0, "largest_only": True, "hull": True},
+)
 
 
 def tune_diffseg(differences: dict[Statistic, np.ndarray], images: np.ndarray,
@@ -36,17 +42,18 @@ def tune_diffseg(differences: dict[Statistic, np.ndarray], images: np.ndarray,
     fov = [field_of_view(img) for img in images]
     sweep = []
     for statistic, maps in differences.items():
-        for sigma, theta in itertools.product(SIGMAS, THRESHOLDS[statistic]):
-            params = DiffSegParams(smoothing_sigma=sigma, threshold=theta, statistic=statistic)
+        for sigma, theta, shape in itertools.product(SIGMAS, THRESHOLDS[statistic], SHAPES):
+            params = DiffSegParams(smoothing_sigma=sigma, threshold=theta, statistic=statistic, **shape)
             votes = np.zeros(masks.shape, np.float32)
             for t in range(maps.shape[0]):
                 for i in range(maps.shape[1]):
                     votes[i] += difference_probability(maps[t, i], params, fov[i]) >= 0.5
             dice = mean_dice(votes / maps.shape[0] >= 0.5, masks)
-            sweep.append({"statistic": statistic.value, "smoothing_sigma": sigma, "threshold": theta,
+            sweep.append({"statistic": statistic.value, "smoothing_sigma": sigma, "threshold": theta, **shape,
                           "val_dice_no_crf": round(dice, 4)})
-    best = max(sweep, key=lambda r: r["val_dice_no_crf"])
-    return DiffSegParams(best["smoothing_sigma"], best["threshold"], statistic=Statistic(best["statistic"])), sweep
+    best = dict(max(sweep, key=lambda r: r["val_dice_no_crf"]))
+    best.pop("val_dice_no_crf")
+    return DiffSegParams.from_dict(best), sweep
 
 
 def _score(analyzer: Analyzer, settings: AnalysisSettings, images, masks) -> tuple[float, float]:
