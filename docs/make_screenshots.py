@@ -40,10 +40,10 @@ def main() -> int:
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("lesionviewer")
+    from lesionviewer.app.case_list import REVIEW_QUEUE
     from lesionviewer.app.dirs import app_dirs
     from lesionviewer.app.main_window import MainWindow
     from lesionviewer.app.preferences import load_settings
-    from lesionviewer.app.tools import Tool
 
     def spin(seconds: float) -> None:
         loop = QEventLoop()
@@ -56,6 +56,7 @@ def main() -> int:
             spin(0.1)
 
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     dirs = app_dirs().ensure()
     window = MainWindow(load_settings(dirs.config), dirs, model_dir=args.model, device="cpu")
     width, height = (int(v) for v in args.size.split("x"))
@@ -72,10 +73,17 @@ def main() -> int:
 
     def shot(name: str) -> None:
         spin(0.4)
-        window.grab().save(str(out / name))
+        if not window.grab().save(str(out / name)):
+            raise OSError(f"could not write {out / name}")
         print("wrote", out / name)
 
     shot("screenshot.png")
+
+    # The variance view on the case the model is least sure about: the top of the review queue.
+    window.case_list.set_sort(REVIEW_QUEUE)
+    window.case_list.table.selectRow(0)
+    wait(lambda: window.session.current.analysis is not None and window.view.editor is not None)
+    spin(1.0)
     checks = window.side_panel.overlay_checks
     checks["mask"].setChecked(False)
     checks["variance"].setChecked(True)
@@ -85,14 +93,11 @@ def main() -> int:
     checks["samples"].setChecked(False)
     checks["mask"].setChecked(True)
 
-    # The edit shown: erasing the largest mask region apart from the one in the middle
-    # (typically a false positive in a dark corner), or else painting along the mask's bottom.
-    editor = window.session.current.editor
-    h, w = editor.mask.shape
-    points, tool = _edit_stroke(editor.mask)
+    # The edit shown on the same case: painting in what the model missed of the reference mask
+    # (or erasing a stray region when there is no reference).
+    cur = window.session.current
+    points, tool = _edit_stroke(cur.editor.mask, cur.bundle.reference_mask)
     window.actions.tools[tool].trigger()
-    for _ in range(2):
-        window.tools.change_brush_size(True)
     viewport, canvas = window.canvas.viewport(), window.canvas
     QTest.mousePress(viewport, Qt.LeftButton, Qt.NoModifier, canvas.widget_pos(*points[0]).toPoint())
     for x, y in points[1:]:
@@ -106,25 +111,30 @@ def main() -> int:
     return 0
 
 
-def _edit_stroke(mask):
+def _edit_stroke(mask, reference=None):
     """A zig-zag stroke (image points) and the tool for the editing screenshot."""
     import cv2
     import numpy as np
 
     from lesionviewer.app.tools import Tool
 
+    def zigzag(x, y, bw, bh):
+        return [(x + bw * t / 8, y + bh * (0.25 + 0.5 * (t % 2))) for t in range(9)]
+
+    def largest(region):
+        count, _labels, stats, _c = cv2.connectedComponentsWithStats(region.view(np.uint8), 8)
+        return None if count < 2 else stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4]
+
+    if reference is not None:
+        missed = largest(reference & ~mask)
+        if missed is not None:
+            return zigzag(*missed), Tool.BRUSH
+        extra = largest(mask & ~reference)
+        if extra is not None:
+            return zigzag(*extra), Tool.ERASER
     h, w = mask.shape
-    count, _labels, stats, centroids = cv2.connectedComponentsWithStats(mask.view(np.uint8), 8)
-    if count > 2:
-        near = 1 + int(np.argmin(np.hypot(centroids[1:, 0] - w / 2, centroids[1:, 1] - h / 2)))
-        areas = stats[:, cv2.CC_STAT_AREA].copy()
-        areas[[0, near]] = -1  # not the background, not the lesion in the middle
-        x, y, bw, bh = stats[int(np.argmax(areas)), :4]
-        return [(x + bw * t / 8, y + bh * (0.2 + 0.6 * (i % 2))) for i, t in enumerate(range(9))],\
-            Tool.ERASER
-    ys, xs = np.nonzero(mask) if mask.any() else (np.array([h // 2]), np.array([w // 2]))
-    bottom = int(ys.max())
-    return [(xs.min() + (xs.max() - xs.min()) * t / 8, bottom) for t in range(9)], Tool.BRUSH
+    box = largest(mask)
+    return (zigzag(*box) if box is not None else zigzag(w / 3, h / 3, w / 3, h / 3)), Tool.BRUSH
 
 
 if __name__ == "__main__":
