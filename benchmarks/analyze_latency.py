@@ -1,0 +1,95 @@
+"""Seconds per image and peak memory of the default analysis on this machine's CPU.
+
+    python benchmarks/analyze_latency.py [--model models/NAME] [--runs 5] [--threads 2]
+
+Without --model it times the configuration `train backbone` + `train heads` produce, with
+random weights (timing does not depend on the weights). Each input size runs in its own
+process so that the peak resident memory reported is that size's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SIZES = ((256, 256), (4000, 3000))
+
+
+def shipped_shape_config() -> dict:
+    from lesionviewer.engine.defaults import default_model_config
+
+    config = default_model_config(name="benchmark-random-weights")
+    config["probe"] = {"blocks": ["dec0", "dec1", "dec2", "dec3"], "include_rgb": True, "feature_size": 48,
+                       "hidden": 32, "members": 5, "classes": ["background", "lesion"]}
+    config["malignancy"] = {"hidden": 64}
+    config["defaults"]["method"] = "fused"
+    return config
+
+
+def measure(width: int, height: int, model_dir: str | None, runs: int, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    from lesionviewer.engine.model import build_model, load_model
+    from lesionviewer.engine.pipeline import Analyzer
+
+    torch.set_num_threads(threads)
+    model = load_model(model_dir) if model_dir else build_model(shipped_shape_config())
+    analyzer = Analyzer(model, device="cpu")
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    disk = (yy - height / 2) ** 2 + (xx - width / 2) ** 2 < (min(height, width) / 4) ** 2
+    image[disk] //= 3  # a dark "lesion" so the maps are not flat
+    analyzer.analyze(image)  # warm-up: first-call allocations and kernel selection
+    seconds, stages = [], []
+    for seed in range(runs):
+        started = time.perf_counter()
+        result = analyzer.analyze(image, seed=seed)
+        seconds.append(time.perf_counter() - started)
+        stages.append(result.timings)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "input": f"{width}x{height}",
+        "model": analyzer.model_id,
+        "settings": analyzer.default_settings.to_dict(),
+        "threads": threads,
+        "seconds_median": round(statistics.median(seconds), 3),
+        "seconds_min": round(min(seconds), 3),
+        "seconds_max": round(max(seconds), 3),
+        "stages_median": {k: round(statistics.median(s[k] for s in stages), 3) for k in stages[0]},
+        "peak_rss_mb": round(peak_mb, 1),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="model folder (default: the shipped shape with random weights)")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--size", help=argparse.SUPPRESS)  # internal: one size in this process
+    args = p.parse_args()
+    if args.size:
+        w, h = (int(v) for v in args.size.split("x"))
+        print(json.dumps(measure(w, h, args.model, args.runs, args.threads)))
+        return 0
+    print(f"{'input':>10} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MB':>8}  stages (median s)")
+    for w, h in SIZES:
+        cmd = [sys.executable, __file__, "--size", f"{w}x{h}", "--runs", str(args.runs), "--threads", str(args.threads)]
+        if args.model:
+            cmd += ["--model", args.model]
+        row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        stages = " ".join(f"{k}={v}" for k, v in row["stages_median"].items())
+        print(f"{row['input']:>10} {row['seconds_median']:>9} {row['seconds_min']:>7} {row['seconds_max']:>7} "
+              f"{row['peak_rss_mb']:>8}  {stages}")
+    print(f"model {row['model']}, settings {row['settings']}, {args.threads} CPU threads, {args.runs} runs each")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
