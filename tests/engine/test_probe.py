@@ -72,21 +72,21 @@ def test_gather_features_stacks_taps_and_image_on_one_grid():
     assert probe_in_channels({"dec0": 4, "dec1": 6, "mid": 9}, cfg) == 13
 
 
-def test_pool_averages_inside_and_outside_the_lesion_and_appends_its_area():
+def test_pool_gives_mean_and_spread_inside_the_lesion_and_its_area():
     f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[10.0, 0.0], [0.0, 10.0]]]])  # (1, 2, 2, 2)
-    lesion = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    lesion = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
     pooled = MalignancyHead.pool(f, lesion)
-    # inside: channel 0 -> 1, channel 1 -> 10; outside: (2+3+4)/3 = 3, (0+0+10)/3; area 1/4.
-    torch.testing.assert_close(pooled, torch.tensor([[1.0, 10.0, 3.0, 10.0 / 3, 0.25]]))
+    # inside (top row): means 1.5 and 5; spreads 0.5 and 5; area 2/4. The bottom row is ignored.
+    torch.testing.assert_close(pooled, torch.tensor([[1.5, 5.0, 0.5, 5.0, 0.5]]))
 
 
 def test_pool_with_soft_weights_and_with_no_lesion():
     f = torch.tensor([[[[2.0, 4.0], [6.0, 8.0]]]])  # (1, 1, 2, 2)
     half = torch.full((1, 2, 2), 0.5)
-    # sum(w f) / sum(w) = 10 / 2 = 5 both sides; area 0.5.
-    torch.testing.assert_close(MalignancyHead.pool(f, half), torch.tensor([[5.0, 5.0, 0.5]]))
-    # An empty lesion pools to zero inside rather than dividing by zero.
-    torch.testing.assert_close(MalignancyHead.pool(f, torch.zeros((1, 2, 2))), torch.tensor([[0.0, 5.0, 0.0]]))
+    # mean sum(w f) / sum(w) = 10 / 2 = 5; spread sqrt(0.5 (9 + 1 + 1 + 9) / 2) = sqrt(5); area 0.5.
+    torch.testing.assert_close(MalignancyHead.pool(f, half), torch.tensor([[5.0, 5.0 ** 0.5, 0.5]]))
+    # An empty lesion pools to zeros rather than dividing by zero.
+    torch.testing.assert_close(MalignancyHead.pool(f, torch.zeros((1, 2, 2))), torch.tensor([[0.0, 0.0, 0.0]]))
 
 
 def test_temperature_softens_confidence_but_keeps_the_ranking():
