@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from lesionviewer.engine.schedule import NoiseSchedule
 from lesionviewer.engine.unet import Label, build_unet
 from lesionviewer.training import data as D
 from lesionviewer.training.cases import read_cases
-from lesionviewer.training.common import pick_device, seed_everything
+from lesionviewer.training.common import hardware_description, pick_device, seed_everything
 
 STATE_FILE = "train_state.pt"
 
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                     "history": json.dumps(history), "commands": json.dumps(commands)}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
         trained = {"steps": step, "minutes": round((elapsed_before + time.time() - start) / 60, 1),
-                   "device": str(device), "hardware": f"{platform.machine()} {platform.processor()}",
+                   "device": str(device), "hardware": hardware_description(device),
                    "torch_threads": torch.get_num_threads(), "train_cases": len(cases),
                    "batch": args.batch, "patch_batch": args.patch_batch, "lr": args.lr,
                    "ema": args.ema, "seed": args.seed, "final": final,

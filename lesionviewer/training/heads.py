@@ -16,15 +16,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from lesionviewer.engine.checkpoint import save_model
 from lesionviewer.engine.model import load_model
 from lesionviewer.engine.pipeline import Analyzer
-from lesionviewer.engine.probe import MalignancyHead, PixelProbe, ProbeConfig
+from lesionviewer.engine.probe import PixelProbe, ProbeConfig
 from lesionviewer.training import data as D
 from lesionviewer.training.cases import read_cases
-from lesionviewer.training.common import pick_device, seed_everything
+from lesionviewer.training.common import hardware_description, pick_device, seed_everything
 from lesionviewer.training.features import ALL_BLOCKS, extract, select_channels
 from lesionviewer.training.probe_fit import mean_dice, probe_probabilities, train_malignancy, train_probe
 from lesionviewer.training.tune import tune_crf_and_method, tune_diffseg
@@ -160,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     config["fusion_weight"] = chosen["fusion_weight"]
     config["defaults"] = dict(config["defaults"], method=chosen["method"], crf=chosen["use_crf"])
     config["heads_training"] = {"minutes": round((time.time() - started) / 60, 1), "device": str(device),
+                                "hardware": hardware_description(device),
                                 "label_fraction": args.label_fraction, "seed": args.seed,
                                 "command": getattr(args, "command_line", "") or "lesionviewer train heads (called from Python)"}
     state = {f"unet.{k}": v for k, v in model.unet.state_dict().items()}
