@@ -3,8 +3,10 @@
     python benchmarks/analyze_latency.py [--model models/NAME] [--runs 5] [--threads 2]
 
 Without --model it times the configuration `train backbone` + `train heads` produce, with
-random weights (timing does not depend on the weights). Each input size runs in its own
-process so that the peak resident memory reported is that size's alone.
+random weights (timing does not depend on the weights). The input is a real dermoscopy photo
+from tests/data resized to each size (--synthetic: random noise with a dark disk, DenseCRF's
+worst case, since its lattice grows with the number of distinct colours). Each input size runs
+in its own process so that the peak resident memory reported is that size's alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SIZES = ((256, 256), (4000, 3000))
 
@@ -31,33 +34,49 @@ def shipped_shape_config() -> dict:
     return config
 
 
-def measure(width: int, height: int, model_dir: str | None, runs: int, threads: int) -> dict:
-    import numpy as np
-    import torch
+PHOTO = Path(__file__).resolve().parents[1] / "tests" / "data" / "ISIC_0024311.jpg"
 
+
+def test_image(width: int, height: int, synthetic: bool):
+    import cv2
+    import numpy as np
+
+    if not synthetic:
+        bgr = cv2.imread(str(PHOTO))
+        interpolation = cv2.INTER_CUBIC if width > bgr.shape[1] else cv2.INTER_AREA
+        return np.ascontiguousarray(cv2.resize(bgr, (width, height), interpolation=interpolation)[..., ::-1])
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    disk = (yy - height / 2) ** 2 + (xx - width / 2) ** 2 < (min(height, width) / 4) ** 2
+    image[disk] //= 3  # a dark "lesion" so the maps are not flat
+    return image
+
+
+def measure(width: int, height: int, model_dir: str | None, runs: int, threads: int, synthetic: bool,
+            method: str | None = None) -> dict:
+    import torch
+    from lesionviewer.engine.analysis import AnalysisSettings, Method
     from lesionviewer.engine.model import build_model, load_model
     from lesionviewer.engine.pipeline import Analyzer
 
     torch.set_num_threads(threads)
     model = load_model(model_dir) if model_dir else build_model(shipped_shape_config())
     analyzer = Analyzer(model, device="cpu")
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    yy, xx = np.mgrid[:height, :width]
-    disk = (yy - height / 2) ** 2 + (xx - width / 2) ** 2 < (min(height, width) / 4) ** 2
-    image[disk] //= 3  # a dark "lesion" so the maps are not flat
-    analyzer.analyze(image)  # warm-up: first-call allocations and kernel selection
+    settings = analyzer.resolve(AnalysisSettings(method=Method(method) if method else None))
+    image = test_image(width, height, synthetic)
+    analyzer.analyze(image, settings)  # warm-up: first-call allocations and kernel selection
     seconds, stages = [], []
     for seed in range(runs):
         started = time.perf_counter()
-        result = analyzer.analyze(image, seed=seed)
+        result = analyzer.analyze(image, settings, seed=seed)
         seconds.append(time.perf_counter() - started)
         stages.append(result.timings)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "input": f"{width}x{height}",
+        "input": f"{width}x{height}" + (" noise" if synthetic else ""),
         "model": analyzer.model_id,
-        "settings": analyzer.default_settings.to_dict(),
+        "settings": settings.to_dict(),
         "threads": threads,
         "seconds_median": round(statistics.median(seconds), 3),
         "seconds_min": round(min(seconds), 3),
@@ -72,20 +91,26 @@ def main() -> int:
     p.add_argument("--model", help="model folder (default: the shipped shape with random weights)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--synthetic", action="store_true", help="random-noise input instead of a real photo")
+    p.add_argument("--method", choices=["diffseg", "probe", "fused"], help="default: the model's")
     p.add_argument("--size", help=argparse.SUPPRESS)  # internal: one size in this process
     args = p.parse_args()
     if args.size:
         w, h = (int(v) for v in args.size.split("x"))
-        print(json.dumps(measure(w, h, args.model, args.runs, args.threads)))
+        print(json.dumps(measure(w, h, args.model, args.runs, args.threads, args.synthetic, args.method)))
         return 0
-    print(f"{'input':>10} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MB':>8}  stages (median s)")
+    print(f"{'input':>16} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MB':>8}  stages (median s)")
     for w, h in SIZES:
         cmd = [sys.executable, __file__, "--size", f"{w}x{h}", "--runs", str(args.runs), "--threads", str(args.threads)]
         if args.model:
             cmd += ["--model", args.model]
+        if args.synthetic:
+            cmd.append("--synthetic")
+        if args.method:
+            cmd += ["--method", args.method]
         row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         stages = " ".join(f"{k}={v}" for k, v in row["stages_median"].items())
-        print(f"{row['input']:>10} {row['seconds_median']:>9} {row['seconds_min']:>7} {row['seconds_max']:>7} "
+        print(f"{row['input']:>16} {row['seconds_median']:>9} {row['seconds_min']:>7} {row['seconds_max']:>7} "
               f"{row['peak_rss_mb']:>8}  {stages}")
     print(f"model {row['model']}, settings {row['settings']}, {args.threads} CPU threads, {args.runs} runs each")
     return 0

@@ -105,7 +105,7 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
         out += ["DiffSeg statistic, smoothing and threshold (best five, then the best of each statistic; "
                 "threshold null = Otsu; no CRF). `abs_difference` is the published |eps(lesion) - eps(healthy)|; "
                 "`error_difference` is the per-pixel denoising-error difference between the labels:", "",
-                _table(["statistic", "sigma", "theta", "FOV margin", "closing", "largest only", "hull", "val Dice"],
+                _table(["statistic", "sigma", "theta (n/a = Otsu)", "FOV margin", "closing", "largest only", "hull", "val Dice"],
                        [[r.get("statistic"), r["smoothing_sigma"], r["threshold"], r.get("fov_margin"), r.get("closing"),
                          r.get("largest_only"), r.get("hull"), r["val_dice_no_crf"]]
                         for r in ds + list(best_per_stat.values())]), "",
@@ -114,16 +114,26 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
                        [[r["stage"], r["method"], r.get("crf") if r["stage"] == "crf" else f"fusion {r.get('fusion_weight')}",
                          r["val_dice"], r["seconds_per_image"]] for r in heads.get("method_sweep", [])]), ""]
     out += [f"## Figures on `val` ({evaluation.get('n_cases')} images, `lesionviewer evaluate`)", "",
+            "The full report, per image, with the best, median and worst cases pictured, is in "
+            "`evaluation/report.md` and `evaluation/report.json` beside this card.", "",
             _table(["method"] + [c for c, _ in COLUMNS],
                    [[name + (" (default)" if name == default else "")] + [figures.get(k) for _, k in COLUMNS]
                     for name, figures in methods.items()]), ""]
     if default in methods:
+        f = methods[default]
+        targets = (("Dice", "dice_mean", 0.87, "DiffSeg reports 0.864"), ("precision", "precision_mean", 0.90, "DiffSeg reports 0.897"),
+                   ("malignancy AUROC", "malignancy_auroc", 0.85, ""))
+        out += ["Against the project's targets for the default method on `val`:", "",
+                _table(["figure", "target", "reached", "met", "note"],
+                       [[name, target, f.get(key), "yes" if (f.get(key) or 0) >= target else "no", note]
+                        for name, key, target, note in targets]), ""]
         groups = methods[default].get("per_group", {})
         out += [f"Per ITA skin-tone group (default method `{default}`):", "",
                 _table(["group", "n", "Dice", "precision", "malig. AUROC"],
                        [[g, f.get("n"), f.get("dice_mean"), f.get("precision_mean"), f.get("malignancy_auroc")] for g, f in groups.items()]), ""]
     if benchmark:
-        out += ["## Speed", "", "`python benchmarks/analyze_latency.py --model " + str(model_dir) + "`:", "", "```", benchmark.strip(), "```", ""]
+        out += ["## Speed", "", "Seconds per image on this CPU for the default analysis (all samples, CRF on), and peak "
+                "memory, from `benchmarks/analyze_latency.py`:", "", "```", benchmark.strip(), "```", ""]
     out += ["## Limitations", "",
             "- Trained and measured on dermoscopy images only; smartphone photos are out of distribution "
             "(draw a box around the lesion so the analysis runs at the model's scale).",
