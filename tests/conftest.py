@@ -44,6 +44,26 @@ def write_tiny_model(model_dir: Path, seed: int = 0) -> Path:
     return model_dir
 
 
+def _enliven(model) -> None:
+    """Perturb the tiny model's zero-initialised layers in place, so labels change the predicted
+    noise and DiffSeg masks depend on the image, the seed and the settings (the plain tiny
+    model's masks are all empty or all lesion)."""
+    import torch
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.unet.named_parameters():
+            if name.endswith(("conv2.weight", "proj.weight")) or name == "out.weight":
+                p.normal_(0, 0.3)
+        model.unet.class_embed.weight.normal_(0, 1.0)
+
+
+@pytest.fixture(scope="session")
+def enliven():
+    """The function that makes a loaded tiny model's maps vary (see _enliven)."""
+    return _enliven
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny-random-test")

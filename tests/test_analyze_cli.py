@@ -22,16 +22,11 @@ OUTPUTS = ("_consensus.png", "_variance.png", "_analysis.json")
 
 
 @pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+def model_dir(tiny_model_dir, tmp_path_factory, enliven) -> Path:
     """The tiny model with its zero-initialised layers perturbed, so its masks are neither empty
     nor everything (the shared tiny model's are one or the other)."""
     model = load_model(tiny_model_dir)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.unet.named_parameters():
-            if name.endswith(("conv2.weight", "proj.weight")) or name == "out.weight":
-                p.normal_(0, 0.3)
-        model.unet.class_embed.weight.normal_(0, 1.0)
+    enliven(model)
     config = {k: v for k, v in model.config.items() if k not in ("weights", "format", "format_version")}
     target = tmp_path_factory.mktemp("cli-model") / "lively"
     save_model(target, dict(config, name="lively-test"), model.state_dict())

@@ -10,7 +10,6 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from lesionviewer.engine import Analysis, AnalysisCancelled, AnalysisSettings, Analyzer, Method, Progress
 from lesionviewer.engine.checkpoint import ModelError, save_model
@@ -28,16 +27,11 @@ def analyzer(tiny_model_dir) -> Analyzer:
 
 
 @pytest.fixture(scope="module")
-def lively(tiny_model_dir) -> Analyzer:
+def lively(tiny_model_dir, enliven) -> Analyzer:
     """The tiny model with its zero-initialised layers perturbed: labels change the predicted
     noise, so DiffSeg masks depend on the image, the seed and the settings."""
     model = load_model(tiny_model_dir)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.unet.named_parameters():
-            if name.endswith(("conv2.weight", "proj.weight")) or name == "out.weight":
-                p.normal_(0, 0.3)
-        model.unet.class_embed.weight.normal_(0, 1.0)
+    enliven(model)
     return Analyzer(model, device="cpu")
 
 
