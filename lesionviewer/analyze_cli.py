@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     out = Path(args.out)
     print(f"{len(cases)} image(s), model {analyzer.model_id} on {analyzer.device}", file=sys.stderr)
+    failed = 0
     with tqdm(cases, desc="analyze", unit="image", file=sys.stderr, dynamic_ncols=True) as bar:
         for path, case_id in bar:
             bar.set_postfix_str(case_id[-30:])
@@ -89,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
                 analyse_one(analyzer, settings, path, case_id, out, args.seed)
             except (ImageLoadError, OSError, ValueError) as e:
                 failures.append(str(e))
+                failed += 1
                 tqdm.write(f"lesionviewer analyze: {path}: {e}", file=sys.stderr)
-    done = len(cases) - (len(failures) - len(collect(args.paths)[1]))
-    print(f"{done} of {len(cases)} image(s) analysed into {out}", file=sys.stderr)
+    print(f"{len(cases) - failed} of {len(cases)} image(s) analysed into {out}", file=sys.stderr)
     return 1 if failures else 0
 
 

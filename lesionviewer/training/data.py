@@ -23,18 +23,29 @@ class ArraySet:
     ids: list[str]
 
 
+def read_rgb(path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"cannot read {path}")
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def read_mask(path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise OSError(f"cannot read {path}")
+    return m > 127
+
+
 def load_arrays(cases: list[CaseRecord], size: int, progress=None) -> ArraySet:
     """Read every case's image and mask, resized to ``size`` x ``size`` (area / nearest)."""
     images = np.zeros((len(cases), size, size, 3), np.uint8)
     masks = np.zeros((len(cases), size, size), bool)
     for i, case in enumerate(cases):
-        bgr = cv2.imread(str(case.image_path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise OSError(f"cannot read {case.image_path}")
-        images[i] = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)[..., ::-1]
+        images[i] = cv2.resize(read_rgb(case.image_path), (size, size), interpolation=cv2.INTER_AREA)
         if case.mask_path is not None:
-            m = cv2.imread(str(case.mask_path), cv2.IMREAD_GRAYSCALE)
-            masks[i] = cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST) > 127
+            mask = read_mask(case.mask_path).astype(np.uint8)
+            masks[i] = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST) > 0
         if progress:
             progress(i + 1)
     malignant = np.array([-1 if c.malignant is None else c.malignant for c in cases], np.int8)
@@ -92,16 +103,3 @@ def patch_index(masks: np.ndarray, patch: int, stride: int, min_lesion: float) -
 def crop_patches(images: np.ndarray, corners: np.ndarray, patch: int) -> np.ndarray:
     return np.stack([images[n, y:y + patch, x:x + patch] for n, y, x in corners])
 
-
-def read_rgb(path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise OSError(f"cannot read {path}")
-    return np.ascontiguousarray(bgr[..., ::-1])
-
-
-def read_mask(path) -> np.ndarray:
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if m is None:
-        raise OSError(f"cannot read {path}")
-    return m > 127

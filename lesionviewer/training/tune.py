@@ -18,7 +18,6 @@ from tqdm import tqdm
 from lesionviewer.engine.analysis import AnalysisSettings, Method
 from lesionviewer.engine.diffseg import DiffSegParams, Statistic, difference_probability, field_of_view
 from lesionviewer.engine.pipeline import Analyzer
-from lesionviewer.engine.refine import CRFParams
 from lesionviewer.training.probe_fit import mean_dice
 
 SIGMAS = (2.0, 4.0)
@@ -112,6 +111,3 @@ def tune_crf_and_method(analyzer: Analyzer, images: list[np.ndarray], masks: lis
     chosen = {"crf": dataclasses.asdict(model.crf), "use_crf": use_crf, **best}
     return chosen, sweep
 
-
-def crf_params_dict(params: CRFParams) -> dict:
-    return dataclasses.asdict(params)
