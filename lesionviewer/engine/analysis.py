@@ -90,6 +90,14 @@ class Analysis:
     malignancy_probability: calibrated probability in 0..1, or None when the model has no head.
     region: (x, y, w, h) in full-resolution pixels that was analysed, or None for the whole image.
     timings: seconds per stage, plus "total".
+    malignancy_range: (low, high) interval around malignancy_probability, both in 0..1, or None
+        when the model has no head.
+    ood_score: how unlike the training dermoscopy the photo is (higher = more unusual), or None
+        when the model has no fitted out-of-distribution score.
+    ood: ood_score above the model's fitted cut-off; None when there is no score or cut-off.
+    malignancy_withheld: one-line reason the malignancy figure must not be read (e.g. "photo
+        unlike the dermoscopy images the model was trained on"), or None when it may be shown.
+    ged_level: "low", "medium" or "high" (the mask's uncertainty, not the diagnosis), or None.
     """
 
     consensus_probability: np.ndarray
@@ -107,6 +115,11 @@ class Analysis:
     timings: dict[str, float]
     region: tuple[int, int, int, int] | None = None
     seed: int = 0
+    malignancy_range: tuple[float, float] | None = None
+    ood_score: float | None = None
+    ood: bool | None = None
+    malignancy_withheld: str | None = None
+    ged_level: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready scalars (no maps)."""
@@ -117,6 +130,13 @@ class Analysis:
             "malignancy_probability": None
             if self.malignancy_probability is None
             else float(self.malignancy_probability),
+            "malignancy_range": None
+            if self.malignancy_range is None
+            else [float(v) for v in self.malignancy_range],
+            "malignancy_withheld": self.malignancy_withheld,
+            "ood_score": _finite_or_none(self.ood_score),
+            "ood": None if self.ood is None else bool(self.ood),
+            "ged_level": self.ged_level,
             # NaN (no usable skin) is not JSON (RFC 8259): it becomes null.
             "skin_tone": {**dataclasses.asdict(self.skin_tone),
                           "ita_degrees": self.skin_tone.ita_degrees if math.isfinite(self.skin_tone.ita_degrees) else None},
@@ -127,3 +147,8 @@ class Analysis:
             "region": list(self.region) if self.region else None,
             "seconds": dict(self.timings),
         }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN or infinity (RFC 8259): those become null."""
+    return None if value is None or not math.isfinite(value) else float(value)
