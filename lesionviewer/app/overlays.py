@@ -115,15 +115,20 @@ class ContourItem(QGraphicsPathItem):
 
 
 def contours_path(contours: list[Contour]) -> QPainterPath:
-    path = QPainterPath()
-    for c in contours:
-        if len(c) < 2:
-            continue
-        path.moveTo(float(c[0, 0]), float(c[0, 1]))
-        for x, y in c[1:]:
-            path.lineTo(float(x), float(y))
-        path.closeSubpath()
-    return path
+    """All contours (each Kx2 float x, y) as closed polylines in one QPainterPath.
+
+    Built by pyqtgraph's ``arrayToQPath`` from one packed array (a constant number of Qt
+    calls whatever the point count) rather than one ``lineTo`` per point: Qt calls cost a
+    Python round trip each, and PySide6 6.12.0 on Python 3.11 dropped a reference to None per
+    void call, which aborted the app (none_dealloc) after a few thousand outline points.
+    """
+    closed = [np.vstack([c, c[:1]]).astype(np.float64) for c in contours if len(c) >= 2]
+    if not closed:
+        return QPainterPath()
+    points = np.concatenate(closed)
+    connect = np.ones(len(points), np.int32)
+    connect[np.cumsum([len(c) for c in closed]) - 1] = 0  # no line from one contour to the next
+    return pg.arrayToQPath(points[:, 0], points[:, 1], connect=connect, finiteCheck=False)
 
 
 class SampleContoursItem(QGraphicsPathItem):
@@ -139,10 +144,7 @@ class SampleContoursItem(QGraphicsPathItem):
         self.setPen(pen)
 
     def set_samples(self, samples: list[list[Contour]] | None) -> None:
-        path = QPainterPath()
-        for contours in samples or []:
-            path.addPath(contours_path(contours))
-        self.setPath(path)
+        self.setPath(contours_path([c for contours in samples or [] for c in contours]))
 
 
 class BrushCursorItem(QGraphicsPathItem):
@@ -181,13 +183,16 @@ class PolygonPreviewItem(QGraphicsPathItem):
         pen = self.pen()
         pen.setColor(QColor("#ff5050" if subtract else "#50ff50"))
         self.setPen(pen)
-        path = QPainterPath()
-        if points:
-            path.moveTo(*points[0])
-            for p in points[1:]:
-                path.lineTo(*p)
-            if cursor is not None:
-                path.lineTo(*cursor)
-            for x, y in points:
-                path.addEllipse(QPointF(x, y), 0.5, 0.5)
-        self.setPath(path)
+        if not points:
+            self.setPath(QPainterPath())
+            return
+        # One packed array for the polyline, the rubber band and a small diamond per vertex:
+        # redrawn on every mouse move, so a constant number of Qt calls (see contours_path).
+        line = np.asarray(list(points) + ([cursor] if cursor is not None else []), np.float64)
+        diamond = np.array([[0.5, 0], [0, 0.5], [-0.5, 0], [0, -0.5], [0.5, 0]])
+        dots = (np.asarray(points, np.float64)[:, None, :] + diamond[None]).reshape(-1, 2)
+        xy = np.concatenate([line, dots])
+        connect = np.ones(len(xy), np.int32)
+        connect[len(line) - 1] = 0
+        connect[len(line) + np.arange(1, len(points) + 1) * len(diamond) - 1] = 0
+        self.setPath(pg.arrayToQPath(xy[:, 0], xy[:, 1], connect=connect, finiteCheck=False))
