@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex,
-                            QSortFilterProxyModel, Qt, Signal)
+                            QSortFilterProxyModel, Qt, QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QStyle, QTableView, QVBoxLayout,
@@ -36,6 +37,9 @@ class CaseListModel(QAbstractTableModel):
         self.cases: list[Case] = []
         self._rows: dict[Path, int] = {}
         self._icons: dict[Path, tuple] = {}  # path -> (thumbnail QImage, QIcon)
+        # status counts kept up to date per change, so the summary line never walks the list
+        self._counted: dict[Path, CaseStatus] = {}
+        self.status_counts: Counter[CaseStatus] = Counter()
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.cases)
@@ -72,8 +76,12 @@ class CaseListModel(QAbstractTableModel):
                 cached = self._icons[case.path] = (case.thumbnail,
                                                    QIcon(QPixmap.fromImage(case.thumbnail)))
             return cached[1]
+        if role == Qt.ToolTipRole and col == MALIGNANCY and case.malignancy_withheld:
+            return f"Malignancy figure withheld: {case.malignancy_withheld}"
         if role == Qt.ToolTipRole:
             return case.message or str(case.path)
+        if role == Qt.ForegroundRole and col == MALIGNANCY and case.malignancy_withheld:
+            return QBrush(QColor("#888888"))
         if role == Qt.ForegroundRole and col == STATUS and case.status in _STATUS_COLOURS:
             return QBrush(QColor(_STATUS_COLOURS[case.status]))
         if role == Qt.TextAlignmentRole and col in (GED, MALIGNANCY):
@@ -90,6 +98,8 @@ class CaseListModel(QAbstractTableModel):
             return case.status.value
         if col == GED:
             return "" if case.ged is None else f"{case.ged:.3f}"
+        if case.malignancy_withheld:
+            return "withheld"  # never a figure the model says must not be read
         if case.malignancy_probability is None:
             return ""
         return f"{case.malignancy_probability:.0%}"
@@ -100,14 +110,28 @@ class CaseListModel(QAbstractTableModel):
             return case.name.casefold()
         if col == STATUS:
             return list(CaseStatus).index(case.status)
-        return case.ged if col == GED else case.malignancy_probability
+        if col == GED:
+            return case.ged
+        return None if case.malignancy_withheld else case.malignancy_probability  # sorts last
 
     # --- editing the list ------------------------------------------------------------------
     def set_cases(self, cases: list[Case]) -> None:
         self.beginResetModel()
         self.cases = list(cases)
         self._rows = {c.path: i for i, c in enumerate(self.cases)}
+        self._counted, self.status_counts = {}, Counter()
+        for c in self.cases:
+            self._count(c)
         self.endResetModel()
+
+    def _count(self, case: Case) -> None:
+        old = self._counted.get(case.path)
+        if old is case.status:
+            return
+        if old is not None:
+            self.status_counts[old] -= 1
+        self.status_counts[case.status] += 1
+        self._counted[case.path] = case.status
 
     def add_cases(self, cases: list[Case]) -> list[Case]:
         """Append cases not already listed; returns the cases now in the list for those paths."""
@@ -118,6 +142,7 @@ class CaseListModel(QAbstractTableModel):
             for c in new:
                 self._rows[c.path] = len(self.cases)
                 self.cases.append(c)
+                self._count(c)
             self.endInsertRows()
         return [self.cases[self._rows[c.path]] for c in cases]
 
@@ -129,10 +154,13 @@ class CaseListModel(QAbstractTableModel):
         row = self._rows.get(case.path)
         return QModelIndex() if row is None else self.index(row, column)
 
-    def case_changed(self, case: Case) -> None:
+    def case_changed(self, case: Case, first: int = NAME, last: int = MALIGNANCY) -> None:
+        """The case's row changed in columns ``first..last``: only those cells are re-read
+        (the view's column widths are fixed, so nothing else is)."""
         row = self._rows.get(case.path)
         if row is not None:
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            self._count(case)
+            self.dataChanged.emit(self.index(row, first), self.index(row, last))
 
 
 class CaseSortProxy(QSortFilterProxyModel):
@@ -195,10 +223,15 @@ class CaseListPanel(QWidget):
         self.table.setIconSize(QPixmap(THUMB_SIZE, THUMB_SIZE).size())
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 6)
+        # Columns sized to their contents re-read every row on every change (a 1,000-case
+        # folder froze the app ~1 s per status change); fixed widths from the font instead.
         header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.Stretch)
-        for col in (STATUS, GED, MALIGNANCY):
-            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        metrics = self.table.fontMetrics()
+        for col, widest in ((STATUS, "analysing 100%"), (GED, "0.000"), (MALIGNANCY, "withheld")):
+            text = max((widest, COLUMNS[col]), key=metrics.horizontalAdvance)
+            header.resizeSection(col, metrics.horizontalAdvance(text) + 24)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -211,9 +244,11 @@ class CaseListPanel(QWidget):
         layout.addLayout(order)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.summary)
-        self.model.dataChanged.connect(self._update_summary)
-        self.model.modelReset.connect(self._update_summary)
-        self.model.rowsInserted.connect(self._update_summary)
+        self._summary_timer = QTimer(self, singleShot=True, interval=100)  # one per burst
+        self._summary_timer.timeout.connect(self._update_summary)
+        for signal in (model.dataChanged, model.modelReset, model.rowsInserted):
+            signal.connect(lambda *_: self._summary_timer.start())
+        self._update_summary()
 
     def set_sort(self, label: str) -> None:
         column, order = SORTS[label]
@@ -250,10 +285,8 @@ class CaseListPanel(QWidget):
         self.current_case_changed.emit(current.data(CASE_ROLE) if current.isValid() else None)
 
     def _update_summary(self, *_) -> None:
-        counts: dict[CaseStatus, int] = {}
-        for c in self.model.cases:
-            counts[c.status] = counts.get(c.status, 0) + 1
         n = len(self.model.cases)
         parts = [f"{n} case" if n == 1 else f"{n} cases"]
-        parts += [f"{n} {s.value}" for s, n in counts.items() if s != CaseStatus.NEW]
+        parts += [f"{k} {s.value}" for s in CaseStatus
+                  if s != CaseStatus.NEW and (k := self.model.status_counts[s]) > 0]
         self.summary.setText(" · ".join(parts))
