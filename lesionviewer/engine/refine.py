@@ -7,6 +7,7 @@ makes labels follow colour edges. Parameters live in the model's config under "c
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pydensecrf.densecrf as dcrf
@@ -42,5 +43,12 @@ def crf_refine(rgb: np.ndarray, probability: np.ndarray, params: CRFParams) -> n
     crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_compat)
     crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb,
                              rgbim=np.ascontiguousarray(rgb, dtype=np.uint8), compat=params.bilateral_compat)
-    q = np.asarray(crf.inference(params.iterations), dtype=np.float32)
-    return q[1].reshape(h, w)
+    # Mean-field iterations one at a time rather than crf.inference(n): pydensecrf holds the
+    # Python lock for the whole of each call, so a single call froze the app's GUI thread for
+    # the whole run (56 ms per sample). Between steps the lock is handed over (sleep(0)); the
+    # steps are the same arithmetic as inference(n), so the marginals are bit-identical.
+    q, scratch1, scratch2 = crf.startInference()
+    for _ in range(params.iterations):
+        time.sleep(0)
+        crf.stepInference(q, scratch1, scratch2)
+    return np.asarray(q, dtype=np.float32)[1].reshape(h, w)

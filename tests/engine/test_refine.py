@@ -58,3 +58,52 @@ def test_image_and_probability_must_be_the_same_size():
 def test_params_from_a_config_ignore_unknown_keys():
     assert CRFParams.from_dict({"iterations": 3, "max_side": 128, "tuned_on": "val"}) == CRFParams(
         iterations=3, max_side=128)
+
+
+def test_stepwise_inference_gives_exactly_the_marginals_of_one_inference_call():
+    """crf_refine steps the mean-field iterations one by one (so another thread may take the
+    Python lock between them); the result must be pydensecrf's inference(n), bit for bit."""
+    import pydensecrf.densecrf as dcrf
+    from pydensecrf.utils import unary_from_softmax
+
+    rgb, disk = disk_scene()
+    prob = vague_blob(disk)
+    params = CRFParams(iterations=5, bilateral_compat=10.0)
+    h, w = prob.shape
+    p = np.clip(prob.astype(np.float32), params.unary_clip, 1 - params.unary_clip)
+    crf = dcrf.DenseCRF2D(w, h, 2)
+    crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(np.stack([1 - p, p]))))
+    crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_compat)
+    crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb, rgbim=rgb,
+                             compat=params.bilateral_compat)
+    reference = np.asarray(crf.inference(params.iterations), np.float32)[1].reshape(h, w)
+    np.testing.assert_array_equal(crf_refine(rgb, prob, params), reference)
+
+
+def test_crf_runs_its_iterations_as_separate_calls(monkeypatch):
+    """One pydensecrf call holds the Python lock until it returns: inference(n) froze the GUI
+    thread for the whole run. Each iteration must be its own short call."""
+    import pydensecrf.densecrf as dcrf
+
+    real = dcrf.DenseCRF2D
+
+    class Spy:  # forwards to a real DenseCRF2D (a Cython class: subclassing it crashes)
+        steps = 0
+
+        def __init__(self, *args):
+            self._crf = real(*args)
+
+        def __getattr__(self, name):
+            return getattr(self._crf, name)
+
+        def inference(self, n):
+            raise AssertionError("inference(n) holds the Python lock for all n iterations")
+
+        def stepInference(self, *args):
+            Spy.steps += 1
+            return self._crf.stepInference(*args)
+
+    monkeypatch.setattr(dcrf, "DenseCRF2D", Spy)
+    rgb, disk = disk_scene()
+    refined = crf_refine(rgb, vague_blob(disk), CRFParams(iterations=5))
+    assert Spy.steps == 5 and refined.shape == disk.shape
