@@ -3,11 +3,17 @@
 Per image: ``<id>_consensus.png`` (uint8 0/255, the input's size), ``<id>_variance.png``
 (16-bit, variance x 4 scaled to 0..65535, since binary-sample variance is at most 0.25) and
 ``<id>_analysis.json``. A reference ``<id>_mask.png`` beside an image adds its Dice and GED.
+
+``<id>`` mirrors the photo's folders under the common parent of the inputs (one folder gives
+``sub/name``; ``day1 day2`` give ``day1/case`` and ``day2/case``); photos that would still
+share an id get their suffix added (:func:`lesionviewer.io.naming.output_ids`), so no result
+replaces another within a run. Each image's three files are written together or not at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,8 +25,10 @@ from lesionviewer import __version__
 from lesionviewer.engine import AnalysisSettings, Method
 from lesionviewer.engine.checkpoint import ModelError, find_default_model
 from lesionviewer.engine.uncertainty import ged
-from lesionviewer.io.export import save_map_png16, save_mask_png, write_json_atomic
+from lesionviewer.io.export import VARIANCE_SCALE, json_bytes, map_png16, mask_png
+from lesionviewer.io.fileset import FileSet
 from lesionviewer.io.images import ImageLoadError, find_images, load_image, load_mask, reference_mask_for
+from lesionviewer.io.naming import output_ids, unique_photos
 
 
 # This command's own results, so that `--out` beside the photos does not feed them back in
@@ -42,18 +50,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def collect(paths: list[str]) -> tuple[list[tuple[Path, str]], list[str]]:
-    """(image path, case id) pairs, and one message per path that does not exist."""
-    found, missing = [], []
+    """(image path, output id) pairs, and one message per path that does not exist or folder
+    that could not be read. Ids are distinct within the run (see the module text)."""
+    found: list[tuple[Path, Path]] = []  # (photo, the folder it was found in)
+    problems: list[str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += [(f, f.relative_to(path).with_suffix("").as_posix()) for f in find_images(path)
+            found += [(f, path) for f in find_images(path, problems=problems)
                       if not f.stem.lower().endswith(OWN_OUTPUT_ENDINGS)]
-        elif path.is_file():
-            found.append((path, path.stem))
+        elif os.path.lexists(path):  # a file, or something load_image refuses in one line
+            found.append((path, path.parent))
         else:
-            missing.append(f"{raw}: no such file or folder")
-    return found, missing
+            problems.append(f"{raw}: no such file or folder")
+    found = unique_photos(found)
+    return list(zip([p for p, _ in found], output_ids(found))), problems
+
+
+class ResultWriteError(Exception):
+    """An image's results could not be written; none of its files were left behind."""
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -76,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     cases, failures = collect(args.paths)
     for message in failures:
-        print(f"lesionviewer analyze: {message}", file=sys.stderr)
+        print(f"lesionviewer analyze: {one_line(message)}", file=sys.stderr)
     if not cases:
         print("lesionviewer analyze: no images found", file=sys.stderr)
         return 1
@@ -88,10 +107,15 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(case_id[-30:])
             try:
                 analyse_one(analyzer, settings, path, case_id, out, args.seed)
-            except (ImageLoadError, OSError, ValueError) as e:
-                failures.append(str(e))
-                failed += 1
-                tqdm.write(f"lesionviewer analyze: {path}: {e}", file=sys.stderr)
+            except (ImageLoadError, ResultWriteError, OSError, ValueError) as e:
+                reason = str(e)
+            except Exception as e:  # one odd image must not stop the batch with a traceback
+                reason = f"unexpected error: {type(e).__name__}: {e}"
+            else:
+                continue
+            failures.append(reason)
+            failed += 1
+            tqdm.write(f"lesionviewer analyze: {path}: {one_line(reason)}", file=sys.stderr)
     print(f"{len(cases) - failed} of {len(cases)} image(s) analysed into {out}", file=sys.stderr)
     return 1 if failures else 0
 
@@ -111,8 +135,13 @@ def analyse_one(analyzer, settings, path: Path, case_id: str, out: Path, seed: i
         }
     record["seconds"]["wall"] = round(time.perf_counter() - started, 4)
     target = out / case_id
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_mask_png(target.with_name(target.name + "_consensus.png"), result.consensus_mask)
-    save_map_png16(target.with_name(target.name + "_variance.png"), result.variance * 4.0)
-    write_json_atomic(target.with_name(target.name + "_analysis.json"), record)
+    try:
+        with FileSet() as files:  # all three or none (a full disk, a read-only folder)
+            files.write(target.with_name(target.name + "_consensus.png"), mask_png(result.consensus_mask))
+            files.write(target.with_name(target.name + "_variance.png"),
+                        map_png16(result.variance, VARIANCE_SCALE))
+            files.write(target.with_name(target.name + "_analysis.json"), json_bytes(record))
+    except OSError as exc:
+        raise ResultWriteError(f"could not write its results into '{out}': "
+                               f"{exc.strerror or exc}; nothing was kept for it") from exc
     return record

@@ -212,3 +212,71 @@ def test_the_shipped_samples_all_get_their_three_outputs(shared_data, tiny_model
     assert (out / "ham10000-600x450" / "ISIC_0024311_consensus.png").is_file()
     consensus = cv2.imread(str(out / "ham10000-600x450" / "ISIC_0024311_consensus.png"), cv2.IMREAD_UNCHANGED)
     assert consensus.shape == (450, 600)
+
+
+# --- one result set per photo, all files or none (issue 12, items 6 and 8) ----------------------
+
+def test_photos_sharing_a_name_in_two_folders_get_a_result_set_each(model_dir, tmp_path, capsys):
+    for day, seed in (("day1", 0), ("day2", 1)):
+        (tmp_path / day).mkdir()
+        cv2.imwrite(str(tmp_path / day / "case.jpg"), photo(31, 41, seed))
+    cv2.imwrite(str(tmp_path / "day2" / "case.png"), photo(23, 29, 2))
+    out = tmp_path / "out"
+    assert analyze(tmp_path / "day1", tmp_path / "day2", "--out", out, "--model", model_dir) == 0
+    assert "3 of 3 image(s)" in capsys.readouterr().err
+    results = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert results == sorted(f"{case}{suffix}" for case in ("day1/case", "day2/case_jpg", "day2/case_png")
+                             for suffix in OUTPUTS)
+    records = [json.loads((out / f"{c}_analysis.json").read_text()) for c in ("day1/case", "day2/case_png")]
+    assert [r["id"] for r in records] == ["day1/case", "day2/case_png"]
+    assert cv2.imread(str(out / "day2" / "case_png_consensus.png")).shape[:2] == (23, 29)
+
+
+def test_a_name_too_long_for_the_disk_still_gets_its_results(folder, model_dir, tmp_path, capsys):
+    from lesionviewer.io.naming import fit_name
+
+    long_name = "x" * 240 + ".jpg"  # 244 characters: "<stem>_consensus.png" would be 254, its temp file more
+    (folder / long_name).write_bytes((folder / "lesion_b.jpg").read_bytes())
+    out = tmp_path / "out"
+    assert analyze(folder, "--out", out, "--model", model_dir) == 0
+    written = [p.name for p in out.iterdir() if p.name.startswith("x")]
+    assert sorted(written) == sorted(fit_name("x" * 240) + suffix for suffix in OUTPUTS)
+    assert all(len(name.encode()) <= 255 for name in written)
+
+
+def test_a_full_disk_leaves_no_partial_result_sets(folder, model_dir, tmp_path, monkeypatch, capsys):
+    import lesionviewer.io.fileset as fileset
+
+    out = tmp_path / "out"
+    real_write, calls = fileset._write_all, []
+
+    def full_after_one_set(fd, data):
+        calls.append(1)
+        if len(calls) > 4:  # the first image's three files, then one more
+            raise OSError(28, "No space left on device")
+        real_write(fd, data)
+
+    monkeypatch.setattr(fileset, "_write_all", full_after_one_set)
+    assert analyze(folder, "--out", out, "--model", model_dir) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "1 of 2 image(s)" in err
+    [line] = [line for line in err.splitlines() if "lesion_b.jpg" in line]
+    assert "No space left on device" in line and "nothing was kept" in line
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in outputs_of(out, "lesion_a"))
+
+
+def test_an_odd_error_in_one_image_does_not_stop_the_batch(folder, model_dir, tmp_path, monkeypatch, capsys):
+    import lesionviewer.analyze_cli as analyze_cli
+
+    real_load = analyze_cli.load_image
+
+    def load(path):
+        if path.name == "lesion_a.png":
+            raise RuntimeError("something no one foresaw")
+        return real_load(path)
+
+    monkeypatch.setattr(analyze_cli, "load_image", load)
+    assert analyze(folder, "--out", tmp_path / "out", "--model", model_dir) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "RuntimeError: something no one foresaw" in err
+    assert all(p.is_file() for p in outputs_of(tmp_path / "out", "lesion_b"))

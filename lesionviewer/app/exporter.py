@@ -3,12 +3,18 @@
 Each item carries what the GUI already has in memory (the case on screen); for the others the
 worker reads the photo, the autosaved edits and the cached analysis itself. A case never
 analysed and never edited has no mask to export and is listed as skipped.
+
+Two photos with one name (``day1/case.jpg``, ``day2/case.jpg``) never share result files: the
+photos' folders are mirrored under the export folder (relative to their common parent), and
+the COCO file names each photo by that relative path. A case's files are written together or
+not at all (a full disk leaves no partial set).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,8 @@ from lesionviewer.engine.analysis import Analysis
 from lesionviewer.io.atomic import write_json_atomic
 from lesionviewer.io.export import coco_from_cases, export_case
 from lesionviewer.io.hashing import content_hash
-from lesionviewer.io.images import load_image
+from lesionviewer.io.images import ImageLoadError, check_regular_file, load_image
+from lesionviewer.io.naming import common_base, output_ids, unique_photos
 from lesionviewer.io.sidecar import CaseSidecar, load_sidecar, save_sidecar
 
 log = logging.getLogger(__name__)
@@ -73,28 +80,40 @@ class _ExportJob(QRunnable):
         r = self.request
         report = ExportReport(r.out_dir, [], [], [])
         coco_cases = []
+        names = _output_names([item.path for item in r.items])
+        listed: set[Path] = set()
         for n, item in enumerate(r.items):
             if self.cancel.is_set():
                 report.cancelled = True
                 break
             self.signals.progress.emit(n, len(r.items), item.path.name)
+            if item.path in listed:
+                continue  # the same photo listed twice: exported once
+            listed.add(item.path)
+            case_id, coco_name = names.ids[n], names.coco[n]
             try:
-                mask = self._export_one(item, report)
+                mask = self._export_one(item, case_id, report)
                 if mask is not None:
-                    coco_cases.append((item.path.name, mask))
+                    coco_cases.append((coco_name, mask))
+            except (ImageLoadError, OSError, ValueError) as exc:
+                log.warning("export of %s: %s", item.path, exc)
+                report.failed.append(str(exc) if isinstance(exc, ImageLoadError)
+                                     else f"'{item.path.name}': {_reason(exc)}")
             except Exception as exc:
                 log.exception("export of %s", item.path)
-                report.failed.append(f"'{item.path.name}': {exc}")
+                report.failed.append(f"'{item.path.name}': {type(exc).__name__}: {exc}")
         if r.coco and coco_cases and not report.cancelled:
             try:
                 report.coco_path = write_json_atomic(r.out_dir / COCO_FILE,
                                                      coco_from_cases(coco_cases))
             except OSError as exc:
-                report.failed.append(f"COCO file: {exc}")
+                report.failed.append(f"COCO file: {_reason(exc)}")
         self.signals.finished.emit(report)
 
-    def _export_one(self, item: ExportItem, report: ExportReport) -> np.ndarray | None:
+    def _export_one(self, item: ExportItem, case_id: str,
+                    report: ExportReport) -> np.ndarray | None:
         r = self.request
+        check_regular_file(item.path)  # a FIFO or link loop in the list is never opened
         digest = item.content_hash or content_hash(item.path)
         sidecar = None
         if item.mask is None or item.update_sidecar:
@@ -116,8 +135,9 @@ class _ExportJob(QRunnable):
         summary = item.edit_summary
         if summary is None and sidecar is not None:
             summary = sidecar.edit_summary
-        export_case(r.out_dir, item.path.stem, rgb, mask, analysis, summary,
-                    isic_naming=r.isic_naming, source_path=item.path, source_hash=digest)
+        folder, _, stem = case_id.rpartition("/")
+        export_case(r.out_dir / folder if folder else r.out_dir, stem, rgb, mask, analysis,
+                    summary, isic_naming=r.isic_naming, source_path=item.path, source_hash=digest)
         report.exported.append(item.path)
         if item.update_sidecar:
             record = sidecar or CaseSidecar(item.path.name, digest,
@@ -128,6 +148,38 @@ class _ExportJob(QRunnable):
             except OSError as exc:  # the export itself succeeded
                 log.warning("could not record the export of %s: %s", item.path.name, exc)
         return mask
+
+
+@dataclasses.dataclass
+class _OutputNames:
+    """Per item: its output id (``sub/stem``, distinct within the export) and its COCO file
+    name (the photo's path relative to the photos' common parent)."""
+
+    ids: list[str]
+    coco: list[str]
+
+
+def _output_names(paths: list[Path]) -> _OutputNames:
+    def key(p: Path) -> str:
+        return os.path.normcase(os.path.abspath(p))
+
+    found = unique_photos([(p, p.parent) for p in paths])
+    by_path = {key(p): i for (p, _), i in zip(found, output_ids(found))}
+    base = common_base([p.parent for p in paths])
+    coco = []
+    for p in paths:
+        try:
+            coco.append(Path(os.path.relpath(p, base)).as_posix() if base is not None else p.name)
+        except ValueError:
+            coco.append(p.name)
+    return _OutputNames([by_path[key(p)] for p in paths], coco)
+
+
+def _reason(exc: BaseException) -> str:
+    """One sentence for the report: an OSError's own words without the temporary file name."""
+    if isinstance(exc, OSError) and not isinstance(exc, ImageLoadError) and exc.strerror:
+        return exc.strerror + "."
+    return str(exc)
 
 
 class Exporter(QObject):

@@ -123,13 +123,18 @@ def coco_from_cases(
     Images get ids 1, 2, ... in the given order; one category, "lesion" (id 1); each case with
     a non-empty mask gets one annotation holding its whole mask as compressed RLE, its area in
     pixels and its bbox. ``iscrowd`` is 0 so COCO evaluation counts the lesions (pycocotools
-    ``annToRLE`` reads RLE segmentations either way).
+    ``annToRLE`` reads RLE segmentations either way). File names must be distinct (a COCO
+    reader matches images by name); a repeated one raises ValueError.
     """
     if app_version is None:
         from lesionviewer import __version__ as app_version
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for image_id, (file_name, mask) in enumerate(cases, start=1):
+        if str(file_name) in seen:
+            raise ValueError(f"'{file_name}' is listed twice; COCO file names must be distinct")
+        seen.add(str(file_name))
         mask = np.asarray(mask, dtype=bool)
         height, width = mask.shape
         images.append({"id": image_id, "file_name": str(file_name), "width": int(width), "height": int(height)})

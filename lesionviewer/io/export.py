@@ -27,10 +27,13 @@ from lesionviewer.engine.analysis import Analysis
 from lesionviewer.io.atomic import atomic_write_bytes, to_json_ready, write_json_atomic
 from lesionviewer.io.coco import coco_from_cases, mask_bbox, rle_decode, rle_encode
 from lesionviewer.io.hashing import content_hash
+from lesionviewer.io.fileset import FileSet
+from lesionviewer.io.naming import fit_name
 
 __all__ = [
     "EXPORT_FORMAT_VERSION",
     "VARIANCE_SCALE",
+    "FileSet",
     "atomic_write_bytes",
     "coco_from_cases",
     "export_case",
@@ -62,10 +65,32 @@ def encode_png(array: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
+def mask_png(mask: np.ndarray) -> bytes:
+    """HxW bool mask -> 8-bit grayscale PNG bytes, 0 = background, 255 = lesion (ISIC)."""
+    return encode_png(_as_mask(mask).astype(np.uint8) * 255)
+
+
+def map_png16(values: np.ndarray, scale: float = 1.0) -> bytes:
+    """HxW float map -> 16-bit grayscale PNG bytes of ``round(clip(values * scale, 0, 1) * 65535)``
+    (NaN is written as 0)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"a map is HxW, got shape {values.shape}")
+    scaled = np.clip(np.nan_to_num(values * scale, nan=0.0), 0.0, 1.0)
+    return encode_png(np.rint(scaled * 65535).astype(np.uint16))
+
+
+def json_bytes(obj: Any) -> bytes:
+    """UTF-8 JSON as :func:`write_json_atomic` writes it (NaN -> null)."""
+    import json
+
+    text = json.dumps(to_json_ready(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
 def save_mask_png(path: str | os.PathLike, mask: np.ndarray) -> Path:
     """HxW bool mask -> 8-bit grayscale PNG, 0 = background, 255 = lesion (ISIC convention)."""
-    mask = _as_mask(mask)
-    return atomic_write_bytes(path, encode_png(mask.astype(np.uint8) * 255))
+    return atomic_write_bytes(path, mask_png(mask))
 
 
 def save_map_png16(path: str | os.PathLike, values: np.ndarray, scale: float = 1.0) -> Path:
@@ -74,11 +99,7 @@ def save_map_png16(path: str | os.PathLike, values: np.ndarray, scale: float = 1
     Use ``scale=1`` for probabilities (0..1) and :data:`VARIANCE_SCALE` (4) for variance
     (0..0.25). NaN is written as 0.
     """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 2:
-        raise ValueError(f"a map is HxW, got shape {values.shape}")
-    scaled = np.clip(np.nan_to_num(values * scale, nan=0.0), 0.0, 1.0)
-    return atomic_write_bytes(path, encode_png(np.rint(scaled * 65535).astype(np.uint16)))
+    return atomic_write_bytes(path, map_png16(values, scale))
 
 
 def overlay_image(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -181,9 +202,11 @@ def export_case(
       "probability": ``<id>_probability.png`` and "variance": ``<id>_variance.png``, 16-bit
       maps (only when ``analysis`` is given; see the module text for their scale);
       "overlay": ``<id>_overlay.png``; "json": ``<id>.json`` (:func:`export_record`).
-    ``case_id`` is used as a file-name stem (path separators are replaced by "_"). Existing
-    files are replaced. Raises OSError when the folder cannot be written, ValueError when the
-    shapes disagree.
+    ``case_id`` is used as a file-name stem (path separators are replaced by "_"; a name too
+    long for the file system is shortened with a hash, see :func:`safe_case_stem`). The files
+    are written as one :class:`FileSet`: all of them, or (a full disk, a read-only folder)
+    none, with an earlier export of the case left as it was. Raises OSError when the folder
+    cannot be written, ValueError when the shapes disagree.
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -195,7 +218,6 @@ def export_case(
         )
     stem = safe_case_stem(case_id)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = {"mask": f"{stem}_segmentation.png" if isic_naming else f"{stem}_mask.png"}
     if analysis is not None:
         names["probability"] = f"{stem}_probability.png"
@@ -203,26 +225,27 @@ def export_case(
     names["overlay"] = f"{stem}_overlay.png"
     names["json"] = f"{stem}.json"
     paths = {kind: out / name for kind, name in names.items()}
-
-    save_mask_png(paths["mask"], mask)
-    if analysis is not None:
-        save_map_png16(paths["probability"], analysis.consensus_probability)
-        save_map_png16(paths["variance"], analysis.variance, scale=VARIANCE_SCALE)
-    save_overlay_png(paths["overlay"], rgb, mask)
     record = export_record(
         case_id, mask, analysis, edit_summary, source_path, source_hash,
         files={kind: name for kind, name in names.items() if kind != "json"},
     )
-    write_json_atomic(paths["json"], record)
+    with FileSet() as files:
+        files.write(paths["mask"], mask_png(mask))
+        if analysis is not None:
+            files.write(paths["probability"], map_png16(analysis.consensus_probability))
+            files.write(paths["variance"], map_png16(analysis.variance, VARIANCE_SCALE))
+        files.write(paths["overlay"], encode_png(overlay_image(rgb, mask)))
+        files.write(paths["json"], json_bytes(record))
     return paths
 
 
 def safe_case_stem(case_id: str) -> str:
-    """A file-name stem from a case id: path separators and characters Windows forbids -> "_"."""
+    """A file-name stem from a case id: path separators and characters Windows forbids -> "_";
+    a stem too long to take the longest ending is cut and given a hash (:func:`fit_name`)."""
     stem = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", str(case_id)).strip(" .")
     if not stem:
         raise ValueError(f"case id {case_id!r} gives an empty file name")
-    return stem
+    return fit_name(stem)
 
 
 def _as_mask(mask: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:

@@ -178,3 +178,76 @@ def test_gps_exif_in_the_photo_never_reaches_the_exports(tmp_path, analysis):
             with Image.open(path) as im:
                 assert not im.getexif(), kind
     assert "GPS" not in paths["json"].read_text(encoding="utf-8")
+
+
+# --- one result set per photo, whatever the names (issue 12, items 6 and 8) --------------------
+
+def test_output_ids_mirror_folders_under_their_common_parent(tmp_path):
+    from lesionviewer.io.naming import output_ids
+
+    day1, day2 = tmp_path / "day1", tmp_path / "day2"
+    assert output_ids([(day1 / "case.jpg", day1), (day2 / "case.jpg", day2)]) == ["day1/case", "day2/case"]
+    assert output_ids([(day1 / "sub" / "a.jpg", day1), (day1 / "b.png", day1)]) == ["sub/a", "b"]
+    # A photo given on its own counts from its folder: the same names as before for one folder.
+    assert output_ids([(day1 / "a.jpg", day1), (day1 / "b.jpg", day1)]) == ["a", "b"]
+
+
+def test_output_ids_tell_apart_one_stem_with_two_suffixes_in_input_order(tmp_path):
+    from lesionviewer.io.naming import output_ids
+
+    photos = [(tmp_path / n, tmp_path) for n in ("case.jpg", "case.png", "Case.JPG", "case_jpg.tif", "x.jpg")]
+    ids = output_ids(photos)
+    assert ids == ["case_jpg-2", "case_png", "Case_jpg-3", "case_jpg", "x"]
+    assert len({i.casefold() for i in ids}) == len(ids)  # distinct on case-blind disks too
+    assert output_ids(photos) == ids  # the same every run
+
+
+def test_a_name_too_long_for_the_disk_is_shortened_with_a_hash(tmp_path, analysis):
+    from lesionviewer.io.naming import MAX_NAME_BYTES, fit_name
+
+    long_a, long_b = "a" * 240, "a" * 239 + "b"
+    assert fit_name("short") == "short"
+    assert fit_name(long_a) == fit_name(long_a) != fit_name(long_b)
+    assert fit_name("ä" * 200).encode() and len(fit_name("ä" * 200).encode()) <= MAX_NAME_BYTES - 50
+    rgb = _photo()
+    paths = export_case(tmp_path / "out", long_a, rgb, analysis.consensus_mask, analysis, None,
+                        isic_naming=True)  # "_segmentation.png" on 240 characters: 257 bytes
+    assert all(p.is_file() and len(p.name.encode()) <= MAX_NAME_BYTES for p in paths.values())
+    assert paths["mask"].name == fit_name(long_a) + "_segmentation.png"
+
+
+def test_a_full_disk_mid_case_leaves_no_partial_set_and_keeps_the_earlier_one(tmp_path, analysis,
+                                                                               monkeypatch):
+    import lesionviewer.io.fileset as fileset
+
+    rgb = _photo()
+    out = tmp_path / "out"
+    first = export_case(out, "case", rgb, analysis.consensus_mask, analysis, None)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_write, calls = fileset._write_all, []
+
+    def write_until_full(fd, data):
+        calls.append(len(data))
+        if len(calls) == 3:  # the variance map: after the mask and the probability map
+            raise OSError(28, "No space left on device")
+        real_write(fd, data)
+
+    monkeypatch.setattr(fileset, "_write_all", write_until_full)
+    with pytest.raises(OSError, match="No space"):
+        export_case(out, "case", rgb, ~analysis.consensus_mask, analysis, None)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temp files either
+    calls.clear()
+    with pytest.raises(OSError):
+        export_case(out / "new", "other", rgb, analysis.consensus_mask, analysis, None)
+    assert not (out / "new").exists()  # the folder the failed set made is gone too
+    assert set(first) == {"mask", "probability", "variance", "overlay", "json"}
+
+
+def test_a_result_set_never_writes_one_name_twice(tmp_path):
+    from lesionviewer.io.fileset import FileSet
+
+    with pytest.raises(ValueError, match="twice"):
+        with FileSet() as files:
+            files.write(tmp_path / "a.png", b"1")
+            files.write(tmp_path / "a.png", b"2")
+    assert list(tmp_path.iterdir()) == []
