@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -17,10 +19,12 @@ def content_hash(path: str | os.PathLike) -> str:
 
     Remembers the answer per (absolute path, size, modification and change times, inode), so asking again for an
     unchanged 50 MB photo costs a stat, not a re-read. Raises OSError when the file cannot be
-    read.
+    read or is not a regular file (a FIFO, a device, a folder).
     """
     path = Path(path)
     info = path.stat()
+    if not stat.S_ISREG(info.st_mode):  # reading a FIFO would block for ever
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     memo_key = (os.path.abspath(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
     with _memo_lock:
         known = _memo.get(memo_key)

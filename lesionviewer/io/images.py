@@ -11,19 +11,22 @@ Pixel convention used throughout lesionviewer: pixel (row i, column j) covers
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import re
+import stat
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pillow_heif
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from lesionviewer.io.pixels import (
     PixelLimitExceeded,
+    jpeg_too_short,
     pil_bit_depth,
     pil_to_rgb,
     png16_to_rgb,
@@ -34,6 +37,9 @@ from lesionviewer.io.pixels import (
 log = logging.getLogger(__name__)
 
 pillow_heif.register_heif_opener()
+# A cut-short file must fail, never come back grey-filled (Pillow's default; set again in case
+# a library imported earlier changed it for the whole process).
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 #: Suffixes :func:`find_images` lists (lower case). :func:`load_image` sniffs the contents, so a
 #: PNG misnamed ``.jpg`` still opens.
@@ -187,13 +193,18 @@ def _mask_from_levels(levels: np.ndarray) -> np.ndarray:
     return levels >= half
 
 
-def find_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+def find_images(folder: str | os.PathLike, recursive: bool = True,
+                problems: list[str] | None = None) -> list[Path]:
     """Photos under ``folder`` (sub-folders too when ``recursive``), in natural name order.
 
-    Lists files with a :data:`SUPPORTED_SUFFIXES` suffix and skips ground-truth masks
+    Lists entries with a :data:`SUPPORTED_SUFFIXES` suffix and skips ground-truth masks
     (``*_mask.*``, ``*_segmentation.*``), lesionviewer's own sidecars and exports
     (``*.lesionviewer*``, ``*_probability.png``, ``*_variance.png``, ``*_overlay.png``, ``*_consensus.png``), hidden files and
-    hidden or lesionviewer folders. Unreadable sub-folders are skipped with a logged warning.
+    hidden or lesionviewer folders. Links to folders are not followed (no loops). Entries
+    with a photo's name that are not readable files (a FIFO, a broken or looping link) are
+    listed, so the caller reports them: :func:`load_image` refuses them in one sentence
+    without ever opening them. Unreadable sub-folders are skipped with a logged warning and
+    one sentence each appended to ``problems`` when given.
     Raises NotADirectoryError (clear text) when ``folder`` is not an existing folder.
     """
     root = Path(folder)
@@ -203,6 +214,9 @@ def find_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
 
     def warn(error: OSError) -> None:
         log.warning("skipping %s: %s", error.filename, error.strerror)
+        if problems is not None:
+            problems.append(f"'{error.filename}': the folder cannot be read "
+                            f"({error.strerror or error}); its photos are skipped.")
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=warn):
         if recursive:
@@ -219,8 +233,11 @@ def reference_mask_for(image_path: str | os.PathLike) -> Path | None:
     image_path = Path(image_path)
     for ending in MASK_NAME_ENDINGS:
         candidate = image_path.with_name(image_path.stem + ending + ".png")
-        if candidate.is_file():
-            return candidate
+        try:
+            if stat.S_ISREG(os.stat(candidate).st_mode):
+                return candidate
+        except OSError:  # absent, a loop, or a name too long to exist (a 244-character photo)
+            continue
     return None
 
 
@@ -248,24 +265,77 @@ def _natural_key(relative: Path) -> list:
     return key
 
 
-def _check_readable_file(path: Path) -> None:
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Raise ImageLoadError (one sentence) unless ``path`` is a readable, non-empty regular file.
+
+    Never blocks: a FIFO, socket or device named like a photo is refused from its ``stat``
+    before anything opens it, and the file is opened non-blocking and checked again.
+    """
+    path = Path(path)
+    name = path.name
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ImageLoadError(f"Cannot open '{path.name}': the file does not exist ({path}).") from None
+        info = os.stat(path)
     except OSError as exc:
-        raise ImageLoadError(f"Cannot open '{path.name}': {exc.strerror or exc} ({path}).") from exc
-    if path.is_dir():
-        raise ImageLoadError(f"Cannot open '{path.name}': it is a folder, not an image file.")
+        if exc.errno == errno.ELOOP:
+            raise ImageLoadError(f"Cannot open '{name}': it is a symbolic link that leads back to "
+                                 f"itself (a link loop).") from None
+        if exc.errno == errno.ENOENT:
+            if os.path.islink(path):
+                raise ImageLoadError(f"Cannot open '{name}': it is a link to a file that does "
+                                     f"not exist ({os.readlink(path)}).") from None
+            raise ImageLoadError(f"Cannot open '{name}': the file does not exist ({path}).") from None
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ImageLoadError(f"Cannot open '{name[:60]}…': the name is too long for this "
+                                 f"system.") from None
+        raise ImageLoadError(f"Cannot open '{name}': {exc.strerror or exc}.") from None
+    _refuse_non_regular(name, info.st_mode)
     if info.st_size == 0:
-        raise ImageLoadError(f"Cannot open '{path.name}': the file is empty (0 bytes).")
+        raise ImageLoadError(f"Cannot open '{name}': the file is empty (0 bytes).")
     try:
-        with open(path, "rb") as f:
-            f.read(1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except PermissionError:
-        raise ImageLoadError(f"Cannot open '{path.name}': permission to read it was denied.") from None
+        raise ImageLoadError(f"Cannot open '{name}': permission to read it was denied.") from None
     except OSError as exc:
-        raise ImageLoadError(f"Cannot open '{path.name}': {exc.strerror or exc}.") from exc
+        raise ImageLoadError(f"Cannot open '{name}': {exc.strerror or exc}.") from exc
+    try:
+        _refuse_non_regular(name, os.fstat(fd).st_mode)  # replaced since the stat above
+        os.read(fd, 1)
+    except OSError as exc:
+        raise ImageLoadError(f"Cannot open '{name}': {exc.strerror or exc}.") from exc
+    finally:
+        os.close(fd)
+
+
+def _refuse_non_regular(name: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise ImageLoadError(f"Cannot open '{name}': it is a folder, not an image file.")
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a plain file")
+    raise ImageLoadError(f"Cannot open '{name}': it is {kind}, not an image file.")
+
+
+_check_readable_file = check_regular_file
+
+
+def resolved(path: str | os.PathLike) -> Path:
+    """``path`` made absolute with links resolved where they can be; a link loop or a broken
+    link keeps its own absolute path (Path.resolve raises RuntimeError on a loop in 3.11)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def open_image_file(path: str | os.PathLike) -> Image.Image:
+    """A Pillow image opened (not yet decoded) with :func:`load_image`'s checks: a regular,
+    non-empty file, a known format, at most :data:`MAX_PIXELS`, a JPEG that can hold the size
+    its header claims. For quick previews (draft mode); close it after use. Raises
+    ImageLoadError."""
+    path = Path(path)
+    check_regular_file(path)
+    return _open_pil(path)
 
 
 def _open_pil(path: Path) -> Image.Image:
@@ -284,6 +354,11 @@ def _open_pil(path: Path) -> Image.Image:
         raise _damaged(path, exc) from exc
     try:
         _check_size(path, *im.size)
+        if im.format in ("JPEG", "MPO") and jpeg_too_short(path, *im.size):
+            raise ImageLoadError(
+                f"Cannot open '{path.name}': the file is damaged or incomplete (its header "
+                f"claims {im.size[0]} x {im.size[1]} pixels, more than its "
+                f"{path.stat().st_size:,} bytes can hold).")
     except ImageLoadError:
         im.close()
         raise

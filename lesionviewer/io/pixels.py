@@ -93,6 +93,61 @@ def png16_to_rgb(path: Path) -> np.ndarray:
     return scale_to_uint8(decoded[..., ::-1], "I;16")
 
 
+#: Start-of-frame markers of Huffman-coded JPEGs (baseline, extended, progressive, lossless).
+_HUFFMAN_SOF = (0xC0, 0xC1, 0xC2, 0xC3)
+_ARITHMETIC_SOF = (0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+
+
+def jpeg_frame_marker(path: Path) -> int | None:
+    """The start-of-frame marker (0xC0..0xCF) of a JPEG file, or None when none is found
+    before the first scan (not a JPEG, or a damaged header)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"\xff\xd8":
+                return None
+            for _ in range(10_000):
+                byte = f.read(1)
+                while byte == b"\xff":  # fill bytes before a marker
+                    byte = f.read(1)
+                if not byte:
+                    return None
+                marker = byte[0]
+                if marker in _HUFFMAN_SOF or marker in _ARITHMETIC_SOF:
+                    return marker
+                if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame before
+                    return None
+                if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+                    continue  # markers without a length
+                length = f.read(2)
+                if len(length) < 2:
+                    return None
+                f.seek(int.from_bytes(length, "big") - 2, 1)
+                if f.read(1) != b"\xff":
+                    return None
+    except OSError:
+        return None
+    return None
+
+
+def jpeg_too_short(path: Path, width: int, height: int) -> bool:
+    """True when a Huffman-coded JPEG's file cannot hold the pixels its header claims.
+
+    Every 8x8 block of the full-resolution channel needs at least one bit (its DC code) in
+    any Huffman-coded JPEG, sequential or progressive, so a file smaller than
+    ``ceil(W/8) * ceil(H/8) / 8`` bytes was cut short or had its size field altered; libjpeg
+    would only warn ("premature end of data segment") and fill the rest with grey.
+    Arithmetic-coded JPEGs (rare) are not judged.
+    """
+    if jpeg_frame_marker(path) not in _HUFFMAN_SOF:
+        return False
+    blocks = -(-int(width) // 8) * -(-int(height) // 8)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return size * 8 < blocks
+
+
 class PixelLimitExceeded(Exception):
     """The image has more pixels than allowed; ``width`` and ``height`` say how many."""
 

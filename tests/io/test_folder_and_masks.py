@@ -110,3 +110,82 @@ def test_load_mask_bad_file_raises_image_load_error(tmp_path, content):
         load_mask(tmp_path / "bad_mask.png")
     with pytest.raises(ImageLoadError, match="missing_mask.png"):
         load_mask(tmp_path / "missing_mask.png")
+
+
+# --- entries that are not photos at all (issue 12, item 8) ---------------------------------------
+
+def _blocks_never(function, *args, seconds=10):
+    """Run ``function`` in a daemon thread; fail (instead of hanging the suite) if it blocks."""
+    import threading
+
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as exc:  # handed back to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{function.__name__} blocked"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_like_a_photo_is_listed_and_refused_without_being_opened(tmp_path):
+    import os
+
+    from lesionviewer.io.hashing import content_hash
+    from lesionviewer.io.images import load_image
+
+    _touch_image(tmp_path / "good.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert [p.name for p in find_images(tmp_path)] == ["good.jpg", "pipe.jpg"]
+    with pytest.raises(ImageLoadError, match=r"'pipe.jpg'.*named pipe"):
+        _blocks_never(load_image, tmp_path / "pipe.jpg")
+    with pytest.raises(OSError, match="not a regular file"):
+        _blocks_never(content_hash, tmp_path / "pipe.jpg")
+    assert load_image(tmp_path / "good.jpg").width == 8
+
+
+def test_a_symlink_loop_is_listed_and_refused_in_one_sentence(tmp_path):
+    import os
+
+    from lesionviewer.io.images import load_image, resolved
+
+    _touch_image(tmp_path / "good.jpg")
+    os.symlink(tmp_path / "b.jpg", tmp_path / "a.jpg")
+    os.symlink(tmp_path / "a.jpg", tmp_path / "b.jpg")
+    os.symlink(tmp_path, tmp_path / "folder-loop")  # a link to a folder is not followed
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "dangling.jpg")
+    names = [p.name for p in find_images(tmp_path)]
+    assert names == ["a.jpg", "b.jpg", "dangling.jpg", "good.jpg"]
+    for name in ("a.jpg", "b.jpg"):
+        with pytest.raises(ImageLoadError, match="link loop") as info:
+            load_image(tmp_path / name)
+        assert "\n" not in str(info.value)
+        assert resolved(tmp_path / name) == tmp_path / name  # Path.resolve raises RuntimeError
+    with pytest.raises(ImageLoadError, match="link to a file that does not exist"):
+        load_image(tmp_path / "dangling.jpg")
+
+
+def test_an_unreadable_sub_folder_is_reported_and_the_rest_listed(tmp_path, monkeypatch):
+    import os
+
+    _touch_image(tmp_path / "good.jpg")
+    (tmp_path / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == os.fspath(tmp_path / "locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # root reads any folder; os.walk lists with scandir
+    problems: list[str] = []
+    assert [p.name for p in find_images(tmp_path, problems=problems)] == ["good.jpg"]
+    assert len(problems) == 1 and "locked" in problems[0] and "Permission denied" in problems[0]

@@ -290,14 +290,14 @@ def test_truncated_tiff(tmp_path):
 def test_unreadable_permission(tmp_path, monkeypatch):
     path = tmp_path / "locked.jpg"
     Image.fromarray(_gradient()).save(path)
-    real_open = open
+    real_open = os.open
 
     def denied(file, *args, **kwargs):
         if os.fspath(file) == os.fspath(path):
             raise PermissionError(13, "Permission denied", os.fspath(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(images, "open", denied, raising=False)
+    monkeypatch.setattr(images.os, "open", denied)  # the check opens with os.open (non-blocking)
     _assert_clear_error(path, "permission")
 
 
@@ -324,3 +324,31 @@ def test_pixel_limit_refuses_with_the_size_in_the_message(tmp_path, monkeypatch)
 def test_unicode_name_appears_in_the_error(tmp_path):
     (tmp_path / "läsion_日本.jpg").write_bytes(b"nonsense")
     _assert_clear_error(tmp_path / "läsion_日本.jpg")
+
+
+def test_a_jpeg_whose_header_claims_more_pixels_than_its_bytes_hold_is_refused(tmp_path):
+    """A 64x64 JPEG with its frame size patched to 10000 x 11000: libjpeg only warns and would
+    hand back a grey 110 MP image."""
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    frame = data.find(b"\xff\xc0")
+    struct.pack_into(">HH", data, frame + 5, 11000, 10000)
+    (tmp_path / "claims.jpg").write_bytes(bytes(data))
+    message = _assert_clear_error(tmp_path / "claims.jpg", "damaged", "10000 x 11000")
+    assert "\n" not in message
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_large_plain_jpegs_are_not_mistaken_for_damaged_ones(tmp_path):
+    """The bound is one bit per 8x8 block: even a uniform 2000x1500 photo at quality 1 holds more."""
+    for colour, progressive in ((0, False), (128, True)):
+        path = tmp_path / f"flat{colour}.jpg"
+        Image.new("RGB", (2000, 1500), (colour,) * 3).save(path, quality=1, progressive=progressive,
+                                                            optimize=True)
+        assert load_image(path).width == 2000
