@@ -25,6 +25,7 @@ class Case:
     message: str | None = None  # the error, in one sentence
     ged: float | None = None
     malignancy_probability: float | None = None
+    malignancy_withheld: str | None = None  # why the figure must not be read (OOD, ...)
     region: tuple[int, int, int, int] | None = None  # (x, y, w, h) analysis box, full-res px
     size: tuple[int, int] | None = None  # (width, height)
     thumbnail: Any = None  # QImage, set by the thumbnail loader

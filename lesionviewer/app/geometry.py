@@ -63,18 +63,3 @@ def prepare_display(analysis: Analysis) -> DisplayData:
         sample_contours=[mask_contours(m) for m in analysis.sample_masks],
     )
 
-
-def ged_reading(ged: float) -> str:
-    """Plain reading of the samples' disagreement (GED, 0..1).
-
-    The cut-offs (0.10 and 0.25) are a reading aid chosen for this app, not a validated scale:
-    below 0.10 the sample masks nearly coincide; above 0.25 they disagree on a large part of
-    the lesion and the border deserves a careful look.
-    """
-    if ged != ged:  # NaN
-        return "unknown"
-    if ged < 0.10:
-        return "low"
-    if ged < 0.25:
-        return "medium"
-    return "high"

@@ -25,6 +25,7 @@ from lesionviewer.app.case_list import CaseListPanel
 from lesionviewer.app.case_view import CaseView
 from lesionviewer.app.dirs import AppDirs
 from lesionviewer.app.message_bar import AnalysisProgress, Banner, MessageBar
+from lesionviewer.app.result_summary import bind_message_bar
 from lesionviewer.app.session import CaseSession
 from lesionviewer.app.side_panel import SidePanel
 from lesionviewer.app.tools import ToolController
@@ -91,6 +92,7 @@ class MainWindow(WindowTasks, QMainWindow):
     def _connect(self) -> None:
         s, svc = self.session, self.session.service
         s.message.connect(self.show_message)
+        bind_message_bar(self.side_panel.summary, self.message_bar)  # the OOD warning
         s.case_shown.connect(self.view.show_case)
         s.case_shown.connect(lambda cur: self._update_title())
         s.case_shown.connect(lambda cur: self.message_bar.dismiss_offers())

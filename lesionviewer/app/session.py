@@ -21,6 +21,7 @@ from lesionviewer.app.dirs import AppDirs
 from lesionviewer.app.editing import MaskEditor
 from lesionviewer.app.loaders import ImageLoader, PhotoBundle
 from lesionviewer.app.preferences import AppSettings
+from lesionviewer.app.result_summary import withheld_reason
 from lesionviewer.app.worker import AnalysisOutcome, AnalysisService
 from lesionviewer.edit.mask_document import MaskDocument
 from lesionviewer.edit.summary import EditSummary
@@ -300,6 +301,7 @@ class CaseSession(SessionSaving, QObject):
             return
         a = outcome.analysis
         case.ged, case.malignancy_probability = a.ged, a.malignancy_probability
+        case.malignancy_withheld = withheld_reason(a)
         case.status, case.progress, case.message = CaseStatus.NEW, None, None
         case.refresh_status()
         self.cases.case_changed(case)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QSlider,
                                QVBoxLayout, QWidget)
 
-from lesionviewer.app.geometry import ged_reading
+from lesionviewer.app.result_summary import DISCLAIMER, ResultSummary
 from lesionviewer.engine.analysis import Analysis
 
 OVERLAY_LABELS = {
@@ -19,7 +18,7 @@ OVERLAY_LABELS = {
     "samples": "Sample outlines",
     "reference": "Reference mask",
 }
-DISCLAIMER = "Decision support, not a diagnosis."
+__all__ = ["DISCLAIMER", "OVERLAY_LABELS", "SidePanel"]
 
 
 def _seconds(s: float) -> str:
@@ -45,27 +44,17 @@ class SidePanel(QWidget):
     def _result_box(self) -> QGroupBox:
         box = QGroupBox("Result")
         form = QFormLayout(box)
-        self.malignancy = QLabel()
-        self._big_font = QFont(self.malignancy.font())
-        self._big_font.setPointSizeF(self._big_font.pointSizeF() * 1.6)
-        self._big_font.setBold(True)
-        self.malignancy.setToolTip("Calibrated probability that the lesion is malignant, from "
-                                   "the model's malignancy head")
-        self.disclaimer = QLabel(DISCLAIMER)
-        self.disclaimer.setStyleSheet("color: #b8860b;")
-        self.ged = QLabel()
-        self.ged.setToolTip("Generalized Energy Distance among the sample masks (0..1): how much "
-                            "the model's samples disagree on the border. Low < 0.10 <= medium "
-                            "< 0.25 <= high (reading aid, not a validated scale).")
+        # malignancy (range / withheld), OOD warning and GED: see result_summary.py
+        self.summary = ResultSummary()
+        self.malignancy, self.disclaimer, self.ged = (
+            self.summary.malignancy, self.summary.disclaimer, self.summary.ged)
         self.area = QLabel()
         self.dice = QLabel()
         self.dice.setToolTip("Dice overlap of the current mask with <id>_mask.png next to the photo")
         self.skin = QLabel()
         self.skin.setToolTip("Individual typology angle of the skin around the lesion "
                              "(Chardon et al. 1991); depends on lighting and camera")
-        form.addRow("Malignancy", self.malignancy)
-        form.addRow("", self.disclaimer)
-        form.addRow("Uncertainty (GED)", self.ged)
+        form.addRow(self.summary)
         form.addRow("Lesion area", self.area)
         form.addRow("Dice vs reference", self.dice)
         form.addRow("Skin tone", self.skin)
@@ -144,17 +133,12 @@ class SidePanel(QWidget):
         has = analysis is not None
         for w in (self.threshold_slider,):
             w.setEnabled(has)
+        self.summary.show_analysis(analysis)
         if not has:
-            self.malignancy.setText("–")
-            self.malignancy.setFont(self.font())
-            for label in (self.ged, self.area, self.skin, self.region, self.model,
+            for label in (self.area, self.skin, self.region, self.model,
                           self.timings, self.settings):
                 label.setText("–")
             return
-        p = analysis.malignancy_probability
-        self.malignancy.setText("not available for this model" if p is None else f"{p:.0%}")
-        self.malignancy.setFont(self._big_font if p is not None else self.font())
-        self.ged.setText(f"{analysis.ged:.3f} ({ged_reading(analysis.ged)})")
         tone = analysis.skin_tone
         self.skin.setText("unknown (too little skin visible)" if math.isnan(tone.ita_degrees)
                           else f"ITA {tone.ita_degrees:.1f}° ({tone.group})")

@@ -24,10 +24,13 @@ from lesionviewer.io.atomic import atomic_write_bytes, to_json_ready, write_json
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
+# 2: the malignancy range, OOD score/flag, withheld reason and GED level (older entries lack
+# them, and a reopened OOD photo would show its malignancy figure): a new version misses them.
+CACHE_FORMAT_VERSION = 2
 DEFAULT_MAX_BYTES = 2 * 1024**3
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _MAPS = ("consensus_probability", "consensus_mask", "variance", "entropy")
+_TRUST_FIELDS = ("malignancy_range", "ood_score", "ood", "malignancy_withheld", "ged_level")
 
 
 def cache_key(
@@ -99,6 +102,12 @@ class AnalysisCache:
                 timings={k: float(v) for k, v in meta["timings"].items()},
                 region=tuple(meta["region"]) if meta["region"] is not None else None,
                 seed=int(meta["seed"]),
+                malignancy_range=None if meta["malignancy_range"] is None
+                else (float(meta["malignancy_range"][0]), float(meta["malignancy_range"][1])),
+                ood_score=None if meta["ood_score"] is None else float(meta["ood_score"]),
+                ood=None if meta["ood"] is None else bool(meta["ood"]),
+                malignancy_withheld=meta["malignancy_withheld"],
+                ged_level=meta["ged_level"],
             )
         except Exception as exc:  # any damage (truncated zip, bad JSON, missing array) is a miss
             log.warning("dropping damaged cache entry %s: %s", key[:12], exc)
@@ -118,6 +127,7 @@ class AnalysisCache:
         """
         json_path, npz_path = self._paths(key)
         samples = np.asarray(analysis.sample_masks, dtype=bool)
+        summary = analysis.summary()  # JSON-ready (NaN -> null)
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
@@ -140,6 +150,7 @@ class AnalysisCache:
             "timings": analysis.timings,
             "region": list(analysis.region) if analysis.region is not None else None,
             "seed": analysis.seed,
+            **{k: summary[k] for k in _TRUST_FIELDS},
         }
         try:
             json_path.unlink(missing_ok=True)  # the entry is incomplete until the JSON is back

@@ -55,9 +55,9 @@ def test_opening_a_folder_shows_the_first_case_analysed(make_window, case_folder
     assert cur.case.status == CaseStatus.ANALYSED
     assert cur.editor.mask.shape == (192, 256)  # full resolution, not the model's 32 px
     panel = window.side_panel
-    assert panel.malignancy.text().endswith("%")
+    assert "%" in panel.malignancy.text()  # figure and range: tests/app/test_result_trust.py
     assert panel.disclaimer.text() == DISCLAIMER
-    assert panel.ged.text().split()[1] in ("(low)", "(medium)", "(high)")
+    float(panel.ged.text().split()[0])  # the GED, then its level when the model has cut-offs
     # the reference mask next to the photo is compared with the current mask
     qtbot.waitUntil(lambda: panel.dice.text().replace(".", "").isdigit(), timeout=5_000)
     assert "tiny-random-test" in window.model_label.text()

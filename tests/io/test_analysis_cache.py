@@ -133,3 +133,21 @@ def test_real_engine_result_round_trips_and_exports(tmp_path, tiny_model_dir):
     _assert_same(cache.get(key), analysis)
     paths = export_case(tmp_path / "out", "case", rgb, analysis.consensus_mask, analysis, None)
     assert paths["probability"].is_file() and paths["variance"].is_file()
+
+
+def test_trust_fields_survive_so_a_reopened_ood_photo_stays_withheld(tmp_path, analysis_factory):
+    import dataclasses
+
+    analysis = dataclasses.replace(
+        analysis_factory(), malignancy_range=(0.25, 0.6), ood_score=3.5, ood=True,
+        malignancy_withheld="photo unlike the dermoscopy images the model was trained on",
+        ged_level="medium")
+    cache = AnalysisCache(tmp_path)
+    cache.put("k", analysis)
+    back = cache.get("k")
+    for name in ("malignancy_range", "ood_score", "ood", "malignancy_withheld", "ged_level"):
+        assert getattr(back, name) == getattr(analysis, name), name
+    plain = analysis_factory()  # an analysis without them keeps None
+    cache.put("p", plain)
+    assert cache.get("p").ood is None and cache.get("p").malignancy_range is None
+
