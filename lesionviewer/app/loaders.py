@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from lesionviewer.io.images import (ImageLoadError, LoadedImage, load_image, load_mask,
-                                    reference_mask_for)
+                                    open_image_file, reference_mask_for)
 from lesionviewer.app.geometry import mask_contours
 from lesionviewer.io.hashing import content_hash
 from lesionviewer.io.sidecar import CaseSidecar, load_sidecar
@@ -39,11 +39,14 @@ def make_thumbnail(path: Path, size: int = THUMBNAIL_PX) -> np.ndarray:
     """HxWx3 uint8 RGB no larger than ``size`` on its longest side, upright.
 
     JPEGs are decoded at reduced scale (Pillow draft mode), so a 50 MP photo costs a fraction
-    of a full decode; everything else goes through :func:`load_image`. Raises ImageLoadError.
+    of a full decode; everything else goes through :func:`load_image`. Both refuse what
+    load_image refuses (a FIFO is never opened, a damaged or oversized JPEG gets no grey
+    preview). Raises ImageLoadError.
     """
     if path.suffix.lower() in (".jpg", ".jpeg"):
+        im = open_image_file(path)  # ImageLoadError goes straight to the caller
         try:
-            with Image.open(path) as im:
+            with im:
                 im.draft("RGB", (size * 2, size * 2))
                 im = ImageOps.exif_transpose(im).convert("RGB")
                 im.thumbnail((size, size), Image.Resampling.BILINEAR)

@@ -25,7 +25,7 @@ from lesionviewer.app.result_summary import withheld_reason
 from lesionviewer.app.worker import AnalysisOutcome, AnalysisService
 from lesionviewer.edit.mask_document import MaskDocument
 from lesionviewer.edit.summary import EditSummary
-from lesionviewer.io.images import find_images
+from lesionviewer.io.images import find_images, resolved
 
 log = logging.getLogger(__name__)
 KEEP_EDITORS = 3  # cases whose mask and undo history stay in memory after leaving them
@@ -93,11 +93,11 @@ class CaseSession(SessionSaving, QObject):
         for p in map(Path, paths):
             try:
                 if p.is_dir():
-                    found = find_images(p)
+                    found = find_images(p, problems=self._failed_opens)
                     if not found:
                         self.message.emit(f"No photos were found in '{p}'.", "warning", None)
                     files += found
-                elif p.exists():
+                elif p.exists() or p.is_symlink():  # a link loop is listed and marked 'error'
                     files.append(p)
                 else:
                     self._failed_opens.append(f"Cannot open '{p.name}': it does not exist ({p}).")
@@ -105,7 +105,7 @@ class CaseSession(SessionSaving, QObject):
                 self._failed_opens.append(f"Cannot open '{p}': {exc}")
         if self._failed_opens:
             self._report_timer.start()
-        cases = self.cases.add_cases([Case(f.resolve()) for f in files])
+        cases = self.cases.add_cases([Case(resolved(f)) for f in files])
         self.loader.request_thumbnails([c.path for c in cases if c.thumbnail is None])
         return cases
 
