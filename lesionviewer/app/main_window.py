@@ -222,6 +222,7 @@ class MainWindow(WindowTasks, QMainWindow):
     def _on_model_ready(self, info) -> None:
         gc.freeze()  # the model's objects are long-lived too (see __init__)
         self.banner.set_text(None)
+        self.side_panel.summary.set_ged_cutoffs(info.ged_cutoffs)
         self.model_label.setText(f"Model: {info.name} · device: {info.device}")
         self.model_label.setToolTip(info.model_id)
         self._update_actions()

@@ -25,11 +25,13 @@ WITHHELD = "withheld"
 
 MALIGNANCY_TIP = (
     "A research estimate of the probability that this lesion is malignant, from the model's "
-    "malignancy head, calibrated on held-out dermoscopy photos. It is not a diagnosis and does "
-    "not replace a clinician's examination.\n"
-    "The range is how far the estimate moves when the model looks at the photo in other ways "
-    "(other views and members of the model): read the figure as no more precise than that.\n"
-    "It is withheld when the photo is unlike the training images or the mask is too uncertain.")
+    "malignancy head, calibrated on held-out dermoscopy photos (the calibration half of the "
+    "validation set). It is not a diagnosis and does not replace a clinician's examination.\n"
+    "The range is where the estimate may land when the same lesion is seen another way (a "
+    "mirrored photo, another outline of the lesion): a conformal interval fitted on held-out "
+    "photos, its coverage stated in the model card. Read the figure as no more precise.\n"
+    "It is withheld when the photo is unlike the training images or the mask is too uncertain "
+    "for the figure to be about the lesion.")
 GED_TIP = (
     "Generalized Energy Distance among the model's sample masks, 0..1 (0: the samples coincide; "
     "1: they do not overlap at all). It measures how unsure the model is about the lesion's "
@@ -88,6 +90,16 @@ def ged_level(ged: float, level: str | None,
         return None
     medium, high = cutoffs
     return "low" if ged < medium else "medium" if ged < high else "high"
+
+
+def ged_cutoffs_of(config: dict) -> tuple[float, float] | None:
+    """The (low/medium, medium/high) GED cut-offs in a model config's ``trust`` section, as the
+    engine reads them; None when the model has none."""
+    trust = config.get("trust") or {}
+    try:
+        return float(trust["ged_low"]), float(trust["ged_high"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def ged_text(ged: float, level: str | None) -> str:

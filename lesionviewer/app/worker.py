@@ -23,6 +23,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from lesionviewer.app.geometry import DisplayData, prepare_display
+from lesionviewer.app.result_summary import ged_cutoffs_of
 from lesionviewer.engine.analysis import Analysis, AnalysisCancelled, AnalysisSettings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class ModelInfo:
     device: str
     working_size: int
     default_settings: AnalysisSettings
+    ged_cutoffs: tuple[float, float] | None = None  # fitted GED level cut-offs, if the model has them
 
 
 def job_cache_key(content_hash: str, model_id: str, job: AnalysisJob) -> str:
@@ -113,7 +115,8 @@ class AnalysisWorker(QObject):
         a = self._analyzer
         log.info("model %s loaded on %s", a.model_id, a.device)
         self.model_ready.emit(
-            ModelInfo(a.model_name, a.model_id, a.device, a.working_size, a.default_settings)
+            ModelInfo(a.model_name, a.model_id, a.device, a.working_size, a.default_settings,
+                      ged_cutoffs_of(a.model.config))
         )
 
     def _open_cache(self):

@@ -189,3 +189,20 @@ def test_an_ood_photo_is_withheld_in_panel_list_and_message_bar(make_window, cas
     assert not panel.summary.ood_warning.isVisible()
     assert "%" in panel.malignancy.text()
     assert window.message_bar.message() == ""
+
+
+def test_the_models_fitted_ged_cutoffs_reach_the_panel(make_window, tiny_model_dir, tmp_path):
+    """An analysis without a level of its own is read with the loaded model's fitted cut-offs
+    (config.json, ``trust.ged_low`` / ``trust.ged_high``), never with made-up ones."""
+    from lesionviewer.engine.checkpoint import load_weights, save_model
+
+    config, state = load_weights(tiny_model_dir)
+    config["trust"] = {"ged_low": 0.05, "ged_high": 0.30}
+    save_model(tmp_path / "fitted", config, state)
+    window = make_window(model_dir=tmp_path / "fitted")
+    window.side_panel.show_analysis(_analysis(ged=0.12, ged_level=None))
+    assert window.side_panel.ged.text() == "0.120 — medium"
+
+    plain = make_window()  # the tiny model has no cut-offs: no level at all
+    plain.side_panel.show_analysis(_analysis(ged=0.12, ged_level=None))
+    assert plain.side_panel.ged.text() == "0.120"
