@@ -69,6 +69,8 @@ class SidecarInfo:
     status: str
     roi: tuple[int, int, int, int] | None
     has_mask: bool
+    analysis_summary: dict | None = None  # GED etc. of the analysis the edits were made on
+    problems: tuple[str, ...] = ()  # one line each: a sidecar that could not be used, and why
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,15 +83,19 @@ class PhotoBundle:
     sidecar: CaseSidecar | None  # autosaved edits, or None
     content_hash: str  # SHA-256 of the file (sidecars and the cache are keyed on it)
     reference_contours: list | None = None  # outline of reference_mask, for the overlay
+    sidecar_problems: tuple[str, ...] = ()  # a sidecar that could not be used: why (1 line)
 
 
 def _read_sidecar(path: Path, fallback_dir: Path | None, digest: str | None = None
-                  ) -> CaseSidecar | None:
+                  ) -> tuple[CaseSidecar | None, tuple[str, ...]]:
+    """The sidecar (or None) and a line for each one that could not be used."""
+    problems: list = []
     try:
-        return load_sidecar(path, fallback_dir, image_hash=digest)
-    except Exception:  # a broken sidecar must not stop the photo from opening
+        sidecar = load_sidecar(path, fallback_dir, image_hash=digest, problems=problems)
+    except Exception as exc:  # a broken sidecar must not stop the photo from opening
         log.exception("reading the sidecar of %s", path)
-        return None
+        return None, (f"The saved edits of '{path.name}' could not be read: {exc}",)
+    return sidecar, tuple(p.message() for p in problems)
 
 
 class LoaderSignals(QObject):
@@ -107,9 +113,11 @@ class _ThumbnailJob(QRunnable):
     def run(self) -> None:
         try:
             thumb = rgb_to_qimage(make_thumbnail(self.path))
-            sidecar = _read_sidecar(self.path, self.fallback_dir)
-            info = None if sidecar is None else SidecarInfo(
-                sidecar.status, sidecar.roi, sidecar.edited_mask is not None)
+            sidecar, problems = _read_sidecar(self.path, self.fallback_dir)
+            info = None if sidecar is None and not problems else SidecarInfo(
+                "" if sidecar is None else sidecar.status, None if sidecar is None else sidecar.roi,
+                sidecar is not None and sidecar.edited_mask is not None,
+                None if sidecar is None else sidecar.analysis_summary, problems)
         except ImageLoadError as exc:
             self.signals.thumbnail_failed.emit(self.path, str(exc))
         except Exception as exc:
@@ -139,9 +147,10 @@ class _ImageJob(QRunnable):
                 except ImageLoadError as exc:
                     reference_error = str(exc)
             digest = content_hash(self.path)
-            bundle = PhotoBundle(loaded, reference, reference_error,
-                                 _read_sidecar(self.path, self.fallback_dir, digest), digest,
-                                 None if reference is None else mask_contours(reference))
+            sidecar, problems = _read_sidecar(self.path, self.fallback_dir, digest)
+            bundle = PhotoBundle(loaded, reference, reference_error, sidecar, digest,
+                                 None if reference is None else mask_contours(reference),
+                                 problems)
         except ImageLoadError as exc:
             self.signals.image_failed.emit(self.request_id, self.path, str(exc))
         except Exception as exc:  # MemoryError on a huge photo, etc.

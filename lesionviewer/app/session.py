@@ -64,8 +64,6 @@ class CaseSession(SessionSaving, QObject):
         self.current: OnScreen | None = None
         self._kept: OrderedDict[Path, MaskEditor] = OrderedDict()  # editors of cases just left
         self._failed_opens: list[str] = []
-        self._autosave_timer = QTimer(self, singleShot=True, interval=800)
-        self._autosave_timer.timeout.connect(self.autosave_current)
         self._report_timer = QTimer(self, singleShot=True, interval=400)
         self._report_timer.timeout.connect(self._report_failed_opens)
         signals = self.loader.signals
@@ -73,8 +71,7 @@ class CaseSession(SessionSaving, QObject):
         signals.thumbnail_failed.connect(self._on_thumbnail_failed)
         signals.image_ready.connect(self._on_image_ready)
         signals.image_failed.connect(self._on_image_failed)
-        self.autosaver.saved.connect(self._on_saved)
-        self.autosaver.failed.connect(self._on_save_failed)
+        self._init_saving()  # autosave timer, save results, saving when the app loses focus
         s = self.service
         s.job_started.connect(lambda job: self._set_status(job.path, CaseStatus.ANALYSING, 0.0))
         s.progress.connect(lambda job, p: self._set_status(job.path, CaseStatus.ANALYSING,
@@ -118,6 +115,7 @@ class CaseSession(SessionSaving, QObject):
             case.region = info.roi
             case.edited = info.has_mask
             case.exported = info.status == CaseStatus.EXPORTED.value
+            self.restore_from_sidecar(case, info)  # GED etc. in the list before any analysis
         case.refresh_status()
         self.cases.case_changed(case)
         if case.status == CaseStatus.NEW and self.settings.analyse_folder_in_background:
@@ -172,6 +170,7 @@ class CaseSession(SessionSaving, QObject):
         sidecar = case.pending or bundle.sidecar
         if sidecar is not None:
             case.region = sidecar.roi
+        self.adopt_saved_edits(case, bundle, case.path in self._kept)
         case.refresh_status()
         self.cases.case_changed(case)
         if bundle.reference_error:
@@ -248,7 +247,7 @@ class CaseSession(SessionSaving, QObject):
     def _mark_changed(self, case: Case) -> None:
         case.version += 1
         case.exported = False
-        self._autosave_timer.start()
+        self.schedule_autosave()
 
     # --- analysis --------------------------------------------------------------------------
     @property

@@ -7,17 +7,24 @@ or the complete new one.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
+import socket
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+HOST = socket.gethostname()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -75,6 +82,102 @@ def to_json_ready(obj: Any) -> Any:
     if hasattr(obj, "value") and isinstance(getattr(obj, "value"), (str, int)):  # enums
         return obj.value
     return obj
+
+
+class LockBusy(OSError):
+    """Another live process holds the lock; ``str(error)`` names it (pid and host)."""
+
+
+@contextlib.contextmanager
+def lock_file(path: str | os.PathLike, timeout_s: float = 3.0, stale_after_s: float = 60.0
+              ) -> Iterator[Path]:
+    """Hold ``path`` as an exclusive lock file (created with O_EXCL, removed on exit).
+
+    The file records ``{"pid", "host", "time"}`` of its holder. A lock left behind by a
+    process that died (kill -9, power cut) is stale and taken over: on the same host when its
+    pid no longer runs, anywhere when it is older than ``stale_after_s`` (locks are held for
+    one save, well under a second). Waits up to ``timeout_s`` for a live holder, then raises
+    :class:`LockBusy`; other OSErrors (a read-only folder) are raised at once.
+    """
+    path = Path(path)
+    deadline = time.monotonic() + timeout_s
+    stamp = json.dumps({"pid": os.getpid(), "host": HOST, "time": time.time()}).encode()
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder is None or _is_stale(holder, stale_after_s):
+                _break_stale_lock(path, holder)
+                continue
+            if time.monotonic() > deadline:
+                raise LockBusy(f"another program (pid {holder.get('pid')} on "
+                               f"{holder.get('host')}) holds {path.name}") from None
+            time.sleep(0.05)
+            continue
+        try:
+            os.write(fd, stamp)
+        finally:
+            os.close(fd)
+        break
+    try:
+        yield path
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (POSIX; elsewhere assumed yes)."""
+    if os.name != "posix" or pid <= 0:
+        return os.name != "posix"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def _lock_holder(path: Path) -> dict | None:
+    """The holder recorded in a lock file; {} while it is being written, None if it vanished."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}
+    try:
+        holder = json.loads(text) if text else {}
+    except ValueError:
+        holder = {}
+    holder = holder if isinstance(holder, dict) else {}
+    holder["_age"] = age
+    return holder
+
+
+def _is_stale(holder: dict, stale_after_s: float) -> bool:
+    age = holder.get("_age", 0.0)
+    pid = holder.get("pid")
+    if age > stale_after_s or (pid is None and age > 2.0):
+        return True  # an empty lock: its maker died between creating and filling it
+    return holder.get("host") == HOST and isinstance(pid, int) and pid != os.getpid() \
+        and not pid_alive(pid)
+
+
+def _break_stale_lock(path: Path, holder: dict | None) -> None:
+    if holder is None:
+        return  # released meanwhile: just try again
+    log.warning("taking over the stale lock %s (pid %s on %s)", path, holder.get("pid"),
+                holder.get("host"))
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _fsync_folder(folder: Path) -> None:

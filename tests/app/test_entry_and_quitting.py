@@ -105,14 +105,14 @@ def test_edits_to_photos_in_a_read_only_folder_are_kept_in_the_app_data_folder(
         make_window, case_folder, result_of, mouse_drag, monkeypatch, app_home, qtbot):
     import lesionviewer.io.sidecar as sidecar_module
 
-    real_write = sidecar_module._write_pair
+    real_write = sidecar_module._save_at
 
     def refuse_photo_folder(sidecar, json_path):
         if json_path.parent == case_folder:  # what a read-only share does (root ignores chmod)
             raise PermissionError(13, "Permission denied", str(json_path))
         return real_write(sidecar, json_path)
 
-    monkeypatch.setattr(sidecar_module, "_write_pair", refuse_photo_folder)
+    monkeypatch.setattr(sidecar_module, "_save_at", refuse_photo_folder)
     window = make_window(background=False)
     window.open_paths([case_folder / "ISIC_0000068.jpg"])
     result_of(window)
