@@ -151,3 +151,27 @@ def test_trust_fields_survive_so_a_reopened_ood_photo_stays_withheld(tmp_path, a
     cache.put("p", plain)
     assert cache.get("p").ood is None and cache.get("p").malignancy_range is None
 
+
+def test_maps_of_the_vote_count_are_stored_as_tables_and_others_whole(tmp_path, analysis_factory):
+    """The engine's consensus, variance and entropy are functions of how many samples voted
+    lesion: stored as N + 1 values each (fast at 50 MP). A map that is not (e.g. a CRF run on
+    the consensus) is stored whole; both come back exactly."""
+    import dataclasses
+    import json
+
+    cache = AnalysisCache(tmp_path)
+    plain = analysis_factory(120, 160, samples=4)
+    cache.put("plain", plain)
+    stored = json.loads((tmp_path / "plain.json").read_text())["maps"]
+    assert {m["stored"] for m in stored.values()} == {"table"}
+    _assert_same(cache.get("plain"), plain)
+
+    rng = np.random.default_rng(1)
+    other = dataclasses.replace(
+        plain, consensus_probability=rng.random(plain.variance.shape, dtype=np.float32),
+        entropy=np.full(plain.variance.shape, np.nan, np.float32))
+    cache.put("other", other)
+    stored = json.loads((tmp_path / "other.json").read_text())["maps"]
+    assert stored["consensus_probability"]["stored"] == "zlib"
+    assert stored["variance"]["stored"] == "table"
+    _assert_same(cache.get("other"), other)
