@@ -1,0 +1,112 @@
+"""What the Analyzer tells the user about how far to trust one analysis, from the samples it made:
+the malignancy figure with its range (or the reason it is withheld) and the out-of-distribution
+score and flag. Reads only what the one batched forward pass already produced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from lesionviewer.engine import malignancy as M
+from lesionviewer.engine import ood
+from lesionviewer.engine.probe import MalignancyHead
+
+
+class SampleLike(Protocol):
+    probability: np.ndarray  # S x S float32 lesion probability of one sample
+    features: torch.Tensor | None  # 1 x C x f x f probe features of that sample
+    denoising_error: float | None  # mean squared noise-prediction error of that sample
+
+
+@dataclasses.dataclass(frozen=True)
+class Readout:
+    """Per-analysis numbers the trust layer is computed (and fitted) from."""
+
+    logits: np.ndarray | None  # (n,) malignancy head logit per sample; None without a head
+    moments: np.ndarray | None  # (2C,) feature moments; None without probe features
+    errors: np.ndarray | None  # (n,) denoising error per sample; None when not measured
+
+
+@dataclasses.dataclass(frozen=True)
+class Trust:
+    malignancy_probability: float | None
+    malignancy_range: tuple[float, float] | None
+    malignancy_withheld: str | None
+    ood_score: float | None
+    ood: bool | None
+
+
+_parsed: dict[int, tuple[Any, Any]] = {}  # id(section) -> (section kept alive, parsed), per loaded config
+
+
+def _section(config: dict[str, Any], key: str, parse):
+    section = config.get(key)
+    if not section:
+        return None
+    hit = _parsed.get(id(section))
+    if hit is not None and hit[0] is section:
+        return hit[1]
+    try:
+        parsed = parse(section)
+    except (KeyError, TypeError, ValueError):  # a damaged optional section disables its feature
+        parsed = None
+    if len(_parsed) > 64:
+        _parsed.clear()
+    _parsed[id(section)] = (section, parsed)
+    return parsed
+
+
+def calibration_of(config: dict[str, Any]) -> M.MalignancyCalibration | None:
+    return _section(config, "malignancy_calibration", M.MalignancyCalibration.from_dict)
+
+
+def ood_params_of(config: dict[str, Any]) -> ood.OODParams | None:
+    return _section(config, "ood", ood.OODParams.from_dict)
+
+
+def sample_logits(head: MalignancyHead, samples: Sequence[SampleLike],
+                  lesion_masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """(n,) head logit per sample: the sample's features pooled under its own mask (its
+    probability >= 0.5 at the feature grid), or under ``lesion_masks`` (S x S, 0..1) if given."""
+    logits = []
+    for i, sample in enumerate(samples):
+        f = sample.features
+        source = sample.probability if lesion_masks is None else np.asarray(lesion_masks[i], np.float32)
+        lesion = cv2.resize(source, f.shape[-2:][::-1], interpolation=cv2.INTER_AREA) >= 0.5
+        pooled = MalignancyHead.pool(f, torch.from_numpy(lesion)[None].to(f.device))
+        logits.append(float(head.logit(pooled)[0]))
+    return np.array(logits, np.float64)
+
+
+def readout(head: MalignancyHead | None, samples: Sequence[SampleLike]) -> Readout:
+    have_features = bool(samples) and all(s.features is not None for s in samples)
+    logits = sample_logits(head, samples) if head is not None and have_features else None
+    moments = ood.feature_moments(torch.cat([s.features for s in samples])) if have_features else None
+    errors = [getattr(s, "denoising_error", None) for s in samples]
+    errors = np.array(errors, np.float64) if errors and all(e is not None for e in errors) else None
+    return Readout(logits, moments, errors)
+
+
+def assess(config: dict[str, Any], head: MalignancyHead | None, samples: Sequence[SampleLike],
+           timesteps: Sequence[int], ged: float) -> Trust:
+    """The trust fields of one analysis. ``config``: the model's config (its optional
+    ``malignancy_calibration`` and ``ood`` sections); ``ged``: the analysis's GED."""
+    r = readout(head, samples)
+    params = ood_params_of(config)
+    score = flagged = None
+    if params is not None and r.moments is not None and r.errors is not None:
+        score = ood.score(params, r.moments, timesteps, r.errors)
+        flagged = bool(score > params.cutoff) if math.isfinite(score) else True
+    if r.logits is None:
+        return Trust(None, None, None, score, flagged)
+    calibration = calibration_of(config)
+    temperature = float(head.temperature) if head is not None else 1.0
+    p, (lo, hi) = M.estimate(r.logits, calibration, temperature)
+    return Trust(p, (lo, hi), M.withheld_reason(ged, flagged, calibration), score, flagged)

@@ -1,0 +1,150 @@
+"""`lesionviewer train calibrate`: fit the trust layer of a trained model, through its own Analyzer.
+
+On the *calibration* half of `val` only (:mod:`lesionviewer.training.val_halves`):
+
+* the malignancy figure's Platt scaling and split-conformal range (alternatives: the photo
+  mirrored, and the lesion pooled under the expert's outline), see :mod:`engine.malignancy`;
+* the GED cut-off above which the figure is withheld (the one that best tells failed masks,
+  IoU < 0.65, from the rest);
+* the out-of-distribution cut-off (``--percentile`` of the score), the score's statistics
+  coming from a seeded sample of `train` photos.
+
+Every read-out comes from the Analyzer's own forward pass with the model's own sampling design,
+so a model whose design changes must be calibrated again (run this after `train heads`). Writes
+the ``malignancy_calibration`` and ``ood`` sections and a ``trust_training`` record (the
+command, for the model card) into config.json, re-saving through ``save_model``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from lesionviewer.engine import trust
+from lesionviewer.engine.analysis import AnalysisSettings
+from lesionviewer.engine.pipeline import Analyzer, timesteps_for
+from lesionviewer.training import metrics
+from lesionviewer.training import trust_fit as F
+from lesionviewer.training.cases import CaseRecord, read_cases
+from lesionviewer.training.data import read_mask, read_rgb
+from lesionviewer.training.val_halves import split_val
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model folder to calibrate (written back in place)")
+    p.add_argument("--data", required=True, help="folder in the shared data format, with splits.csv")
+    p.add_argument("--train-photos", type=int, default=500, help="train photos for the OOD statistics")
+    p.add_argument("--coverage", type=float, default=0.9, help="nominal coverage of the malignancy range")
+    p.add_argument("--percentile", type=float, default=97.5, help="OOD cut-off: this percentile of val scores")
+    p.add_argument("--components", type=int, default=16, help="principal components of the OOD score")
+    p.add_argument("--limit", type=int, help="first N calibration cases only (tests)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def timesteps_of(analyzer: Analyzer, settings: AnalysisSettings | None = None) -> tuple[int, ...]:
+    s = analyzer.resolve(settings)
+    return timesteps_for(s.samples, s.timestep_range)
+
+
+def readouts(analyzer: Analyzer, photos: list[np.ndarray], *, seed: int = 0,
+             settings: AnalysisSettings | None = None) -> list[trust.Readout]:
+    """The trust read-outs of whole photos (HxWx3 uint8 RGB) exactly as ``analyze`` makes them."""
+    return [r for r, _ in _readouts(analyzer, photos, None, seed, settings)]
+
+
+@torch.inference_mode()
+def _readouts(analyzer: Analyzer, photos, masks, seed: int, settings: AnalysisSettings | None):
+    """(read-out, per-sample logits pooled under the expert outline or None) per photo."""
+    s = analyzer.resolve(settings)
+    timesteps = timesteps_for(s.samples, s.timestep_range)
+    size = analyzer.working_size
+    out = []
+    for i, photo in enumerate(photos):
+        small = cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
+        samples = analyzer._sample_probabilities(small, timesteps, s.method, seed)
+        r = trust.readout(analyzer.model.malignancy, samples)
+        mask, expert = (None if masks is None else masks[i]), None
+        if mask is not None and r.logits is not None:
+            outline = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+            expert = trust.sample_logits(analyzer.model.malignancy, samples, [outline] * len(samples))
+        out.append((r, expert))
+    return out
+
+
+def calibration_readouts(analyzer: Analyzer, cases: list[CaseRecord], seed: int = 0) -> dict[str, np.ndarray]:
+    """Per case: shipped per-sample logits (n, T), alternatives (n, 2), moments, errors, GED,
+    IoU of the analysis against the expert mask, and the label (-1 unknown)."""
+    rows: dict[str, list] = {k: [] for k in ("logits", "alternatives", "moments", "errors", "ged", "iou", "label")}
+    for case in cases:
+        photo, reference = read_rgb(case.image_path), read_mask(case.mask_path)
+        analysis = analyzer.analyze(photo, seed=seed)
+        shipped, expert = _readouts(analyzer, [photo], [reference], seed, None)[0]
+        mirrored = readouts(analyzer, [np.ascontiguousarray(photo[:, ::-1])], seed=seed)[0]
+        rows["logits"].append(shipped.logits)
+        rows["alternatives"].append([mirrored.logits.mean(), expert.mean()])
+        rows["moments"].append(shipped.moments)
+        rows["errors"].append(shipped.errors)
+        rows["ged"].append(analysis.ged)
+        rows["iou"].append(metrics.iou(analysis.consensus_mask, reference))
+        rows["label"].append(-1 if case.malignant is None else case.malignant)
+    return {k: np.asarray(v, np.float64) for k, v in rows.items()}
+
+
+def fit_trust(analyzer: Analyzer, data: str | Path, *, train_photos: int = 500, coverage: float = 0.9,
+              percentile: float = 97.5, components: int = 16, limit: int | None = None,
+              seed: int = 0) -> dict[str, Any]:
+    """The config sections to merge: {"malignancy_calibration": ..., "ood": ...}, plus a
+    "trust_training" record. Fits on the calibration half of `val` and a train sample only."""
+    started = time.time()
+    calibration, _ = split_val(read_cases(data, split="val"), key=lambda c: c.id)
+    calibration = [c for c in calibration if c.mask_path is not None][:limit]
+    train = read_cases(data, split="train")
+    pick = np.sort(np.random.default_rng(seed).permutation(len(train))[: min(train_photos, len(train))])
+    train_reads = readouts(analyzer, [read_rgb(train[i].image_path) for i in pick], seed=seed)
+    cal = calibration_readouts(analyzer, calibration, seed=seed)
+    ged_cutoff = F.fit_ged_cutoff(cal["ged"], cal["iou"])
+    known = cal["label"] >= 0
+    sections: dict[str, Any] = {}
+    if analyzer.model.malignancy is not None and known.any():
+        fitted = F.fit_malignancy(cal["logits"][known], cal["alternatives"][known], cal["label"][known],
+                                  coverage=coverage, ged_cutoff=ged_cutoff)
+        sections["malignancy_calibration"] = fitted.to_dict()
+    params = F.fit_ood(np.stack([r.moments for r in train_reads]), np.stack([r.errors for r in train_reads]),
+                       timesteps_of(analyzer), cal["moments"], cal["errors"], components=components,
+                       percentile=percentile)
+    sections["ood"] = params.to_dict()
+    sections["trust_training"] = {
+        "calibration_cases": int(len(calibration)), "calibration_labelled": int(known.sum()),
+        "train_photos": int(len(pick)), "coverage": coverage, "percentile": percentile,
+        "components": components, "seed": seed, "minutes": round((time.time() - started) / 60, 1),
+    }
+    return sections
+
+
+def run(args: argparse.Namespace) -> int:
+    from lesionviewer.engine.checkpoint import save_model
+    from lesionviewer.engine.model import load_model
+    from lesionviewer.training.common import seed_everything
+
+    seed_everything(args.seed, None)
+    model = load_model(args.model)
+    analyzer = Analyzer(model, device=args.device)
+    sections = fit_trust(analyzer, args.data, train_photos=args.train_photos, coverage=args.coverage,
+                         percentile=args.percentile, components=args.components, limit=args.limit,
+                         seed=args.seed)
+    sections["trust_training"]["command"] = getattr(args, "command_line", "") or "lesionviewer train calibrate"
+    config = {k: v for k, v in model.config.items() if k not in ("weights", "config_sha256")}
+    config.update(sections)
+    save_model(args.model, config, model.state_dict())
+    cal = sections.get("malignancy_calibration") or {}
+    print(f"calibrated {args.model}: Platt a={cal.get('slope', float('nan')):.3f} b={cal.get('intercept', float('nan')):.3f}, "
+          f"range q={cal.get('interval_quantile', float('nan')):.3f}, GED cut-off {cal.get('ged_cutoff')}, "
+          f"OOD cut-off {sections['ood']['cutoff']:.3f} ({args.percentile}th percentile)", flush=True)
+    return 0

@@ -1,0 +1,118 @@
+"""Fitting the trust layer: Platt scaling and the conformal range of the malignancy figure, the
+GED cut-off above which it is withheld, and the out-of-distribution score and cut-off.
+
+Pure numpy on read-outs already extracted (:mod:`lesionviewer.training.trust_features`), so each
+fit is exact and testable. Everything is fitted on the *calibration* half of `val` (the OOD
+statistics on a sample of `train`); nothing here looks at the reporting half.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lesionviewer.engine import ood
+from lesionviewer.engine.malignancy import MalignancyCalibration
+
+ISIC_FAILED_IOU = 0.65  # ISIC 2018 Task 1: a mask with IoU below this counts as failed
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray, l2: float = 1e-3, steps: int = 100) -> tuple[float, float]:
+    """(a, b) minimising the log loss of sigmoid(a * logit + b) (Newton's method, a small ridge
+    so separable data stays finite). logits: (n,) float; labels: (n,) 0/1."""
+    x = np.asarray(logits, np.float64)
+    y = np.asarray(labels, np.float64)
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    w = np.array([1.0, 0.0])
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -40, 40)))
+        grad = design.T @ (p - y) + l2 * w
+        hess = (design * (p * (1 - p))[:, None]).T @ design + l2 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return float(w[0]), float(w[1])
+
+
+def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
+    """The split-conformal quantile: the ceil((n + 1) * coverage)-th smallest score (Lei et al.
+    2018), so a new exchangeable case's score is at most it with probability >= coverage; the
+    largest score when n is too small for that."""
+    s = np.sort(np.asarray(scores, np.float64))
+    k = min(len(s), math.ceil((len(s) + 1) * coverage))
+    return float(s[k - 1])
+
+
+def interval_scores(logits: np.ndarray, alternatives: np.ndarray, floor: float) -> np.ndarray:
+    """Nonconformity of each case: the largest |alternative - shipped| mean logit, over the
+    alternative views, in units of (per-sample logit spread + floor).
+
+    logits: (n, T) per-sample logits of the shipped view; alternatives: (n, A) mean logits of
+    the same cases under other views (a mirrored photo, the expert's outline).
+    """
+    centre = logits.mean(axis=1)
+    spread = logits.std(axis=1) + floor
+    return np.max(np.abs(alternatives - centre[:, None]), axis=1) / spread
+
+
+def fit_malignancy(logits: np.ndarray, alternatives: np.ndarray, labels: np.ndarray, *,
+                   coverage: float = 0.9, ged_cutoff: float | None = None) -> MalignancyCalibration:
+    """Platt scaling on the mean logit, and the conformal range. logits: (n, T); alternatives:
+    (n, A); labels: (n,) 0/1, for the calibration-half cases with a known diagnosis."""
+    slope, intercept = fit_platt(logits.mean(axis=1), labels)
+    floor = float(np.median(logits.std(axis=1)))
+    q = conformal_quantile(interval_scores(logits, alternatives, floor), coverage)
+    return MalignancyCalibration(slope=slope, intercept=intercept, interval_quantile=q, spread_floor=floor,
+                                 coverage=coverage, ged_cutoff=ged_cutoff)
+
+
+def interval_coverage(cal: MalignancyCalibration, logits: np.ndarray, alternatives: np.ndarray) -> float:
+    """Share of cases whose every alternative figure lies inside the shipped range."""
+    return float(np.mean(interval_scores(logits, alternatives, cal.spread_floor) <= cal.interval_quantile))
+
+
+def fit_ged_cutoff(ged: np.ndarray, iou: np.ndarray) -> float | None:
+    """The GED cut-off that best tells failed masks (IoU < 0.65, the ISIC criterion) from the rest:
+    the candidate maximising Youden's J (sensitivity + specificity - 1). None when all masks
+    failed or none did."""
+    ged, failed = np.asarray(ged, np.float64), np.asarray(iou) < ISIC_FAILED_IOU
+    if failed.all() or not failed.any():
+        return None
+    best, best_j = None, -np.inf
+    for cut in np.unique(ged):
+        withheld = ged > cut
+        j = withheld[failed].mean() + (~withheld[~failed]).mean() - 1
+        if j > best_j:
+            best, best_j = float(cut), j
+    return best
+
+
+def fit_ood(train_moments: np.ndarray, train_errors: np.ndarray, timesteps, calibration_moments: np.ndarray,
+            calibration_errors: np.ndarray, *, components: int = 16, percentile: float = 97.5) -> ood.OODParams:
+    """The out-of-distribution score's statistics from training photos (moments: (n, 2C);
+    errors: (n, T) at ``timesteps``), and its cut-off: the ``percentile`` of the score on the
+    calibration half (so about 100 - percentile % of in-distribution photos are flagged)."""
+    m = np.asarray(train_moments, np.float64)
+    center = m.mean(axis=0)
+    scale = np.maximum(m.std(axis=0), 1e-6)
+    z = (m - center) / scale
+    _, sing, vt = np.linalg.svd(z, full_matrices=False)
+    k = min(components, len(sing))
+    variances = np.maximum(sing[:k] ** 2 / max(len(z) - 1, 1), 1e-9)
+    axes = vt[:k]
+    residual = np.mean((z - (z @ axes.T) @ axes) ** 2, axis=1)
+    log_e = np.log(np.maximum(np.asarray(train_errors, np.float64), 1e-12))
+    params = ood.OODParams(
+        center=tuple(center), scale=tuple(scale), components=tuple(tuple(row) for row in axes),
+        variances=tuple(variances), residual_scale=float(max(residual.mean(), 1e-12)),
+        error_timesteps=tuple(int(t) for t in timesteps), error_log_mean=tuple(log_e.mean(axis=0)),
+        error_log_std=tuple(np.maximum(log_e.std(axis=0), 1e-6)), cutoff=0.0, percentile=percentile)
+    scores = ood_scores(params, calibration_moments, calibration_errors, timesteps)
+    return ood.OODParams(**{**params.__dict__, "cutoff": float(np.percentile(scores, percentile))})
+
+
+def ood_scores(params: ood.OODParams, moments: np.ndarray, errors: np.ndarray, timesteps) -> np.ndarray:
+    """The engine's score for each photo's (2C,) moments and (T,) errors."""
+    return np.array([ood.score(params, mo, timesteps, e) for mo, e in zip(moments, errors)])
