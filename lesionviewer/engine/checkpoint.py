@@ -1,8 +1,14 @@
 """Model files: ``config.json`` + ``model.safetensors`` (+ ``MODEL_CARD.md``) in one folder.
 
-The weights' SHA-256 is recorded in the config and checked at every load; weights are read with
-safetensors, so loading never executes code. Modules are built from the config by builder
-functions (segment-anything ``build_sam.py``), so loading needs no flags repeated.
+Two SHA-256 digests are recorded in the config and checked at every load: the weights file's
+(``weights.sha256``) and the config's own (``config_sha256``, over its canonical JSON without
+that field, so it covers the weights' digest too). The config is also checked against
+:mod:`lesionviewer.engine.config_schema`. Weights are read with safetensors, so loading never
+executes code. Modules are built from the config by builder functions (segment-anything
+``build_sam.py``), so loading needs no flags repeated.
+
+The digests detect damage and edits made outside :func:`save_model` / :func:`write_config`;
+they are not a signature: whoever can write the folder can also recompute them.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from lesionviewer.engine.config_schema import ConfigError, validate_config
+
 FORMAT = "lesionviewer-model"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_ENV = "LESIONVIEWER_MODEL"
+CONFIG_HASH_KEY = "config_sha256"
+MAX_CONFIG_BYTES = 8 << 20  # a config is a few kB (an OOD fit some hundred); refuse a bomb
 
 
 class ModelError(Exception):
@@ -54,40 +64,116 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def save_model(model_dir: str | Path, config: dict[str, Any], state: dict[str, torch.Tensor]) -> str:
-    """Write weights and config (with the weights' SHA-256) into ``model_dir``; returns the hash."""
+def config_digest(config: dict[str, Any]) -> str:
+    """SHA-256 of the config's canonical JSON (sorted keys, no spaces) without ``config_sha256``."""
+    body = {k: v for k, v in config.items() if k != CONFIG_HASH_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as JSON will read it back (tuples -> lists), so its digest is stable."""
+    try:
+        return json.loads(json.dumps(config))
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"the model config cannot be written as JSON: {e}") from None
+
+
+def _checked(config: dict[str, Any], where: str) -> dict[str, Any]:
+    try:
+        validate_config(config)
+    except ConfigError as e:
+        raise ModelError(f"{where} is not valid: {e}") from None
+    return config
+
+
+def write_config(model_dir: str | Path, config: dict[str, Any]) -> str:
+    """Validate ``config`` and write it as ``model_dir``'s config.json, sealed with the digest
+    of the weights already there and its own. Returns the weights' SHA-256.
+
+    For settings changed after training (e.g. tuned thresholds) without rewriting the weights.
+    """
     model_dir = Path(model_dir)
+    weights_path = model_dir / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelError(f"model weights missing: {weights_path}")
+    digest = sha256_file(weights_path)
+    config = _plain(dict(config, format=FORMAT, format_version=FORMAT_VERSION,
+                         weights={"file": WEIGHTS_FILE, "sha256": digest}))
+    config.pop(CONFIG_HASH_KEY, None)
+    _checked(config, "the model config")
+    config[CONFIG_HASH_KEY] = config_digest(config)
+    _atomic_write_text(model_dir / CONFIG_FILE, json.dumps(config, indent=2, allow_nan=False) + "\n")
+    return digest
+
+
+def save_model(model_dir: str | Path, config: dict[str, Any], state: dict[str, torch.Tensor]) -> str:
+    """Write weights and config (sealed with both digests) into ``model_dir``; returns the
+    weights' SHA-256. An invalid config is refused (ModelError) before anything is written."""
+    model_dir = Path(model_dir)
+    probe = _plain(dict(config, format=FORMAT, format_version=FORMAT_VERSION,
+                        weights={"file": WEIGHTS_FILE, "sha256": "0" * 64}))
+    probe.pop(CONFIG_HASH_KEY, None)
+    _checked(probe, "the model config")
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".{WEIGHTS_FILE}.tmp"
     save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
     os.replace(tmp, model_dir / WEIGHTS_FILE)
-    digest = sha256_file(model_dir / WEIGHTS_FILE)
-    config = dict(config, format=FORMAT, format_version=FORMAT_VERSION,
-                  weights={"file": WEIGHTS_FILE, "sha256": digest})
-    _atomic_write_text(model_dir / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
-    return digest
+    return write_config(model_dir, config)
+
+
+def _read_json(path: Path) -> Any:
+    if path.exists() and not path.is_file():
+        raise ModelError(f"{path} is not a regular file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ModelError(f"{path.parent} is not a lesionviewer model: it has no {CONFIG_FILE}") from None
+    except OSError as e:
+        raise ModelError(f"{path} cannot be read: {e.strerror or e}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MB: not a lesionviewer model config")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ModelError(f"{path} is malformed ({e}); reinstall the model") from None
 
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:
+    """The config after checking its format, its recorded digest and the schema."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelError(f"model folder not found: {model_dir}")
     path = model_dir / CONFIG_FILE
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{model_dir} is not a lesionviewer model: it has no {CONFIG_FILE}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path} is malformed ({e}); reinstall the model") from None
+    config = _read_json(path)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{path} is not a lesionviewer model config")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelError(f"{model_dir} needs a newer lesionviewer (model format {config['format_version']})")
-    return config
+    version = config.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelError(f"{path} is not a lesionviewer model config (format_version {version!r})")
+    if version > FORMAT_VERSION:
+        raise ModelError(f"{model_dir} needs a newer lesionviewer (model format {version})")
+    recorded = config.get(CONFIG_HASH_KEY)
+    if not recorded:
+        raise ModelError(f"{path} has no recorded {CONFIG_HASH_KEY}: it was made by an older lesionviewer or "
+                         "edited by hand; re-save it with lesionviewer.engine.checkpoint.write_config")
+    try:
+        actual = config_digest(config)
+    except ValueError:  # NaN or Infinity: JSON allows neither; the schema says where
+        actual = None
+    if actual != recorded:
+        if actual is None:
+            _checked(config, str(path))
+        raise ModelError(
+            f"the model's settings were changed after it was made: {path} does not match its recorded "
+            f"SHA-256; reinstall the model, or re-save it with save_model / write_config")
+    return _checked(config, str(path))
 
 
 def load_weights(model_dir: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """(config, state dict) after checking the weights' SHA-256 against the config."""
+    """(config, state dict) after checking the config and the weights' SHA-256, and that every
+    floating-point weight is finite."""
     model_dir = Path(model_dir)
     config = read_config(model_dir)
     weights = config.get("weights") or {}
@@ -105,6 +191,10 @@ def load_weights(model_dir: str | Path) -> tuple[dict[str, Any], dict[str, torch
         state = load_file(str(path))
     except Exception as e:  # safetensors raises several types for a malformed header
         raise ModelError(f"model weights {path} are malformed: {e}") from None
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"model weights in {path} are not finite ({key} holds NaN or infinity): "
+                             "the model is broken; retrain or reinstall it")
     return config, state
 
 

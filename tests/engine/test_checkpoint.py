@@ -1,4 +1,9 @@
-"""Model folders: safe, hash-checked loading with one clear sentence when a folder is unusable."""
+"""Model folders: safe, hash-checked loading with one clear sentence when a folder is unusable.
+
+The config's own digest (``config_sha256``) is checked first, so the tests below that damage a
+config on purpose re-seal it (:func:`rewrite_config` with ``reseal=True``), as someone who
+recomputes the digest would, to reach the check behind it. tests/engine/test_model_trust.py
+covers the digest, the schema and the output check themselves."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from lesionviewer.engine.checkpoint import (
     WEIGHTS_FILE,
     ModelError,
     NoModelInstalled,
+    config_digest,
     find_default_model,
     load_weights,
     save_model,
@@ -32,11 +38,21 @@ def model_dir(tiny_model_dir, tmp_path) -> Path:
     return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
 
 
-def rewrite_config(model_dir: Path, **changes) -> None:
+def reseal(model_dir: Path, config: dict) -> None:
+    """Write ``config`` with a recomputed config_sha256 and no other check."""
+    config = dict(config)
+    config["config_sha256"] = config_digest(config)
+    (model_dir / CONFIG_FILE).write_text(json.dumps(config))
+
+
+def rewrite_config(model_dir: Path, reseal_it: bool = False, **changes) -> None:
     path = model_dir / CONFIG_FILE
     config = json.loads(path.read_text())
     config.update(changes)
-    path.write_text(json.dumps(config))
+    if reseal_it:
+        reseal(model_dir, config)
+    else:
+        path.write_text(json.dumps(config))
 
 
 class WritesMarker:
@@ -60,8 +76,9 @@ def test_save_and_load_round_trip(tmp_path):
     digest = save_model(tmp_path / "m", model.config, model.state_dict())
     assert digest == sha256_file(tmp_path / "m" / WEIGHTS_FILE)
     loaded = load_model(tmp_path / "m")
-    assert loaded.model_id == f"round-trip@{digest[:8]}"
     assert loaded.config["weights"]["sha256"] == digest
+    assert loaded.config["config_sha256"] == config_digest(loaded.config)
+    assert loaded.model_id == f"round-trip@{loaded.config['config_sha256'][:8]}"
     saved, restored = model.state_dict(), loaded.state_dict()
     assert saved.keys() == restored.keys()
     for key in saved:
@@ -91,7 +108,8 @@ def test_a_pickle_posing_as_safetensors_is_refused_and_never_run(model_dir, tmp_
         load_model(model_dir)
     # ... and even with its hash recorded, safetensors reads it as data, not code.
     config = json.loads((model_dir / CONFIG_FILE).read_text())
-    rewrite_config(model_dir, weights={**config["weights"], "sha256": sha256_file(model_dir / WEIGHTS_FILE)})
+    rewrite_config(model_dir, reseal_it=True,
+                   weights={**config["weights"], "sha256": sha256_file(model_dir / WEIGHTS_FILE)})
     with pytest.raises(ModelError, match="malformed"):
         load_model(model_dir)
     assert not marker.exists()
@@ -117,7 +135,7 @@ def test_a_newer_format_asks_for_a_newer_lesionviewer(model_dir):
 
 def test_weights_that_do_not_fit_the_config_are_a_model_error(model_dir):
     config = json.loads((model_dir / CONFIG_FILE).read_text())
-    rewrite_config(model_dir, unet={**config["unet"], "base_channels": 16})
+    rewrite_config(model_dir, reseal_it=True, unet={**config["unet"], "base_channels": 16})
     with pytest.raises(ModelError, match="do not fit"):
         load_model(model_dir)
 
@@ -125,8 +143,8 @@ def test_weights_that_do_not_fit_the_config_are_a_model_error(model_dir):
 def test_a_config_missing_its_unet_is_a_model_error(model_dir):
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     del config["unet"]
-    (model_dir / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(ModelError, match="not valid"):
+    reseal(model_dir, config)
+    with pytest.raises(ModelError, match="not valid.*lacks unet"):
         load_model(model_dir)
 
 

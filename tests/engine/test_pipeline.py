@@ -206,7 +206,8 @@ def test_the_error_difference_statistic_gives_its_own_masks(lively):
 def probeless_dir(tiny_model_dir, tmp_path_factory):
     model = load_model(tiny_model_dir)
     config = {k: v for k, v in model.config.items() if k not in ("weights", "format", "format_version")}
-    config.update(probe=None, malignancy=None)  # its defaults still ask for "fused"
+    # A config whose default needs the probe is refused (tests/engine/test_model_trust.py).
+    config.update(probe=None, malignancy=None, defaults=dict(config["defaults"], method="diffseg"))
     model.probe = model.malignancy = None
     target = tmp_path_factory.mktemp("probeless") / "model"
     save_model(target, config, model.state_dict())
