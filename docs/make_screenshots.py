@@ -4,9 +4,11 @@
     DISPLAY=:99 python docs/make_screenshots.py --model models/NAME --cases ../shared/data/samples
 
 Writes docs/screenshot.png (an analysed case), docs/screenshot-variance.png (variance heatmap and
-sample outlines) and docs/screenshot-editing.png (a brush stroke in progress). The app's own
-folders go to a temporary LESIONVIEWER_HOME and the photos are copied first, so nothing of the
-user's (settings, cache, autosaved edits) is touched.
+sample outlines), docs/screenshot-editing.png (a brush stroke in progress) and
+docs/screenshot-ood.png (a photo that is not dermoscopy: the out-of-distribution warning and the
+withheld malignancy figure; scikit-image's "coffee" photo, or a synthetic picture without it).
+The app's own folders go to a temporary LESIONVIEWER_HOME and the photos are copied first, so
+nothing of the user's (settings, cache, autosaved edits) is touched.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ def main() -> int:
     p.add_argument("--pick", default="ISIC_0000214.jpg", help="case to show")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent))
     p.add_argument("--size", default="1560x940")
+    p.add_argument("--ood-photo", default=None,
+                   help="photo for screenshot-ood.png (default: scikit-image's coffee photo)")
+    p.add_argument("--force-ood", action="store_true",
+                   help="for a model without a fitted OOD score only: mark that photo out of "
+                        "distribution by hand (says so on stdout)")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="write only these file names (all are still taken)")
     args = p.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lesionviewer-shots-"))
@@ -73,6 +82,8 @@ def main() -> int:
 
     def shot(name: str) -> None:
         spin(0.4)
+        if args.only is not None and name not in args.only:
+            return
         if not window.grab().save(str(out / name)):
             raise OSError(f"could not write {out / name}")
         print("wrote", out / name)
@@ -106,9 +117,70 @@ def main() -> int:
     shot("screenshot-editing.png")  # mid-stroke: the brush circle is on the painted trail
     QTest.mouseRelease(viewport, Qt.LeftButton, Qt.NoModifier,
                        canvas.widget_pos(*points[-1]).toPoint())
+
+    # A photo unlike the training dermoscopy: the warning, and no malignancy figure.
+    ood_photo = _ood_photo(home / "not-dermoscopy", args.ood_photo)
+    if args.force_ood:
+        _force_ood(ood_photo)
+    window.open_paths([ood_photo])
+    wait(lambda: window.session.current is not None
+         and window.session.current.case.name == ood_photo.name
+         and window.session.current.analysis is not None and window.view.editor is not None)
+    spin(1.0)
+    a = window.session.current.analysis
+    print(f"{ood_photo.name}: ood={a.ood} ood_score={a.ood_score} "
+          f"malignancy_withheld={a.malignancy_withheld!r}"
+          + (" (flagged by hand: --force-ood)" if args.force_ood else ""))
+    shot("screenshot-ood.png")
     window.close()
     shutil.rmtree(home, ignore_errors=True)
     return 0
+
+
+def _ood_photo(folder: Path, given: str | None) -> Path:
+    """A copy of ``given``, or scikit-image's coffee photo, or (without scikit-image) a synthetic
+    non-skin picture: coloured stripes and a blue disc."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if given:
+        return Path(shutil.copy(given, folder))
+    import cv2
+    import numpy as np
+
+    try:
+        from skimage import data
+
+        rgb, name = data.coffee(), "coffee.png"
+    except ImportError:
+        yy, xx = np.mgrid[0:400, 0:600]
+        rgb = np.stack([(xx * 255 // 600), (yy * 255 // 400), 255 - (xx * 255 // 600)], -1)
+        rgb[np.hypot(yy - 200, xx - 300) < 120] = (40, 60, 200)
+        rgb, name = rgb.astype(np.uint8), "stripes.png"
+    path = folder / name
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _force_ood(photo: Path) -> None:
+    """Mark the analyses of ``photo`` (and only it) out of distribution, as the engine would."""
+    import dataclasses
+
+    import cv2
+    import numpy as np
+
+    from lesionviewer.engine.pipeline import Analyzer
+
+    target = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+    analyze = Analyzer.analyze
+
+    def flagged(self, image, *args, **kwargs):
+        result = analyze(self, image, *args, **kwargs)
+        if image.shape != target.shape or not np.array_equal(image, target):
+            return result
+        return dataclasses.replace(
+            result, ood=True, ood_score=float("nan"),
+            malignancy_withheld="photo unlike the dermoscopy images the model was trained on")
+
+    Analyzer.analyze = flagged
 
 
 def _edit_stroke(mask, reference=None):

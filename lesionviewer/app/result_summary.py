@@ -122,7 +122,7 @@ class ResultSummary(QWidget):
         super().__init__(parent)
         self._shown: Analysis | None = None
         self._ged_cutoffs: tuple[float, float] | None = None
-        form = QFormLayout(self)
+        self.form = form = QFormLayout(self)  # the side panel adds its rows below these
         form.setContentsMargins(0, 0, 0, 0)
         self.ood_warning = QLabel("⚠ Warning: " + OOD_WARNING)
         self.ood_warning.setWordWrap(True)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, Q
 
 from lesionviewer.app.result_summary import DISCLAIMER, ResultSummary
 from lesionviewer.engine.analysis import Analysis
+from lesionviewer.engine.skintone import MIN_SKIN_PIXELS
 
 OVERLAY_LABELS = {
     "mask": "Mask fill",
@@ -19,6 +20,15 @@ OVERLAY_LABELS = {
     "reference": "Reference mask",
 }
 __all__ = ["DISCLAIMER", "OVERLAY_LABELS", "SidePanel"]
+
+
+def skin_tone_text(tone) -> str:
+    """The panel's skin-tone line; never a number when the engine could not measure it."""
+    if math.isfinite(tone.ita_degrees):
+        return f"ITA {tone.ita_degrees:.1f}° ({tone.group})"
+    if tone.skin_pixels < MIN_SKIN_PIXELS:
+        return "not measurable (too little skin visible)"
+    return "not measurable (colour cast: the skin around the lesion is not skin-coloured)"
 
 
 def _seconds(s: float) -> str:
@@ -43,9 +53,11 @@ class SidePanel(QWidget):
     # --- construction ----------------------------------------------------------------------
     def _result_box(self) -> QGroupBox:
         box = QGroupBox("Result")
-        form = QFormLayout(box)
-        # malignancy (range / withheld), OOD warning and GED: see result_summary.py
+        # malignancy (range / withheld), OOD warning and GED: see result_summary.py; the rows
+        # below join its form so all labels share one column
         self.summary = ResultSummary()
+        QVBoxLayout(box).addWidget(self.summary)
+        form = self.summary.form
         self.malignancy, self.disclaimer, self.ged = (
             self.summary.malignancy, self.summary.disclaimer, self.summary.ged)
         self.area = QLabel()
@@ -54,7 +66,6 @@ class SidePanel(QWidget):
         self.skin = QLabel()
         self.skin.setToolTip("Individual typology angle of the skin around the lesion "
                              "(Chardon et al. 1991); depends on lighting and camera")
-        form.addRow(self.summary)
         form.addRow("Lesion area", self.area)
         form.addRow("Dice vs reference", self.dice)
         form.addRow("Skin tone", self.skin)
@@ -139,9 +150,7 @@ class SidePanel(QWidget):
                           self.timings, self.settings):
                 label.setText("–")
             return
-        tone = analysis.skin_tone
-        self.skin.setText("unknown (too little skin visible)" if math.isnan(tone.ita_degrees)
-                          else f"ITA {tone.ita_degrees:.1f}° ({tone.group})")
+        self.skin.setText(skin_tone_text(analysis.skin_tone))
         if analysis.region:
             x, y, w, h = analysis.region
             self.region.setText(f"region x {x}, y {y}, {w} × {h} px")

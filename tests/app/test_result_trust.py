@@ -151,6 +151,7 @@ def test_the_panel_shows_the_real_analysis_fields(make_window, case_folder, resu
     if a.ged_level:
         assert panel.ged.text().endswith(f"— {a.ged_level}")
     assert panel.summary.ood_warning.isVisible() == bool(a.ood)
+    assert panel.malignancy.x() == panel.ged.x() == panel.area.x()  # one column of values
 
 
 def test_an_ood_photo_is_withheld_in_panel_list_and_message_bar(make_window, case_folder,
