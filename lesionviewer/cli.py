@@ -20,6 +20,7 @@ TRAIN_COMMANDS = {
     "backbone": ("lesionviewer.training.backbone", "the class-conditional DDPM"),
     "heads": ("lesionviewer.training.heads", "probe ensemble, malignancy head, DiffSeg and CRF settings"),
     "card": ("lesionviewer.training.model_card", "write MODEL_CARD.md from the model's records"),
+    "calibrate": ("lesionviewer.training.trust_calibrate", "malignancy calibration and range, OOD cut-off on val's calibration half"),
 }
 
 
