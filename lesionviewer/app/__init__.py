@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None, model_dir: str | None = None, device: st
     from lesionviewer.app.logging_setup import install_excepthook, setup_logging
     from lesionviewer.app.main_window import MainWindow
     from lesionviewer.app.preferences import load_settings
+    from lesionviewer.app.qt_check import exit_if_broken_pyside
 
+    exit_if_broken_pyside()  # PySide6 6.12.0 aborts Python 3.11 after some thousand Qt calls
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lesionviewer"])
