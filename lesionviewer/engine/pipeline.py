@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from lesionviewer.engine import ood
 from lesionviewer.engine import uncertainty as U
 from lesionviewer.engine.analysis import Analysis, AnalysisCancelled, AnalysisSettings, Method, Progress
 from lesionviewer.engine.checkpoint import ModelError
@@ -30,9 +31,10 @@ from lesionviewer.engine.diffseg import (
     noise_difference,
 )
 from lesionviewer.engine.model import LesionModel, load_model
-from lesionviewer.engine.probe import MalignancyHead, gather_features
+from lesionviewer.engine.probe import gather_features
 from lesionviewer.engine.refine import crf_refine
 from lesionviewer.engine.skintone import estimate_skin_tone
+from lesionviewer.engine.trust import assess
 from lesionviewer.engine.unet import Label
 
 ProgressCallback = Callable[[Progress], None]
@@ -54,6 +56,7 @@ def _fit_side(h: int, w: int, max_side: int) -> tuple[int, int]:
 class _Sample:
     probability: np.ndarray  # S x S float32 at the working resolution
     features: torch.Tensor | None  # 1 x C x f x f probe features, for the malignancy head
+    denoising_error: float | None = None  # mean squared noise-prediction error (lesion label), for the OOD score
 
 
 class Analyzer:
@@ -182,9 +185,9 @@ class Analyzer:
         entropy = U.binary_entropy(levels)[votes]
         small_consensus = cv2.resize(consensus[y:y + h, x:x + w], (crf_w, crf_h), interpolation=cv2.INTER_AREA)
         skin = estimate_skin_tone(crf_image, small_consensus >= 0.5)
-        malignancy = self._malignancy(samples, small)
         ged = U.ged(np.stack([cv2.resize(m.astype(np.uint8), (crf_w, crf_h), interpolation=cv2.INTER_NEAREST)
                               for m in masks_crop]).astype(bool))
+        verdict = assess(self.model.config, self.model.malignancy, samples, timesteps, ged)
         timings["summarise"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - started
         if progress is not None:
@@ -197,7 +200,11 @@ class Analyzer:
             sample_masks=sample_masks,
             timesteps=timesteps,
             ged=ged,
-            malignancy_probability=malignancy,
+            malignancy_probability=verdict.malignancy_probability,
+            malignancy_range=verdict.malignancy_range,
+            malignancy_withheld=verdict.malignancy_withheld,
+            ood_score=verdict.ood_score,
+            ood=verdict.ood,
             skin_tone=skin,
             model_id=self.model_id,
             device=self.device,
@@ -251,6 +258,7 @@ class Analyzer:
                 diff = noise_difference(eps[:n], eps[n:])
             diff_p = [difference_probability(d, m.diffseg, valid) for d in diff]
         w = float(m.config.get("fusion_weight", 0.5))
+        errors = ood.denoising_error(eps[:n], noise)
         out = []
         for i in range(n):
             if method is Method.DIFFSEG:
@@ -259,7 +267,7 @@ class Analyzer:
                 p = probe_p[i]
             else:
                 p = w * probe_p[i] + (1 - w) * diff_p[i]
-            out.append(_Sample(np.asarray(p, np.float32), feats[i]))
+            out.append(_Sample(np.asarray(p, np.float32), feats[i], float(errors[i])))
         return out
 
     def _refine(self, probability: np.ndarray, crf_image: np.ndarray, crop_hw, use_crf: bool) -> np.ndarray:
@@ -272,15 +280,3 @@ class Analyzer:
         if self.model.config.get("postprocess", {}).get("fill_holes", True):
             p = np.where(fill_holes(p >= 0.5), np.maximum(p, 0.5), p)
         return cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
-
-    def _malignancy(self, samples: list[_Sample], small: np.ndarray) -> float | None:
-        head: MalignancyHead | None = self.model.malignancy
-        if head is None or samples[0].features is None:
-            return None
-        probs = []
-        for sample in samples:
-            f = sample.features
-            lesion = cv2.resize(sample.probability, f.shape[-2:][::-1], interpolation=cv2.INTER_AREA)
-            pooled = MalignancyHead.pool(f, torch.from_numpy(lesion >= 0.5)[None].to(f.device))
-            probs.append(float(head.probability(pooled)[0]))
-        return float(np.mean(probs))
