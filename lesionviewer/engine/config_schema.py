@@ -22,10 +22,11 @@ How to add a rule:
 
 * A new setting in a known section: add ``"key": Integer(lo, hi)`` (or another rule) to that
   section's ``fields``; list it in ``required`` only if every saved model has it.
-* A new optional section (uncertainty, OOD, calibration, trust ...): it is already accepted as
-  an open section (see :data:`OPEN_SECTIONS`): any keys, finite numbers. To bound a key inside
-  it, give it fields: ``"ood": open_section(threshold=Number(0, 1))``. Unknown keys in an
-  open section stay allowed, so a model saved by a newer helper still loads.
+* A new optional section (uncertainty, OOD, calibration, trust ...): unknown top-level keys are
+  accepted already (any keys, finite numbers); list it in :data:`OPEN_SECTIONS` so it must at
+  least be a JSON object or null. To bound a key inside it, give it fields:
+  ``"ood": open_section(threshold=Number(0, 1))``. Unknown keys in an open section stay
+  allowed, so a model saved with a newer key still loads.
 * A rule over several settings: write ``def _check_x(config) -> None`` raising ConfigError and
   append it to :data:`CROSS_CHECKS`.
 
@@ -40,6 +41,8 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
+
+from lesionviewer.engine.model_size import parameter_count
 
 # Kept as strings here so this module stays torch-free; tests check them against the enums
 # (engine.analysis.Method, engine.diffseg.Statistic, engine.schedule.BetaSchedule).
@@ -147,7 +150,7 @@ class ListOf:
     unique: bool = False
 
     def check(self, value: Any, where: str) -> None:
-        if not isinstance(value, list) or not (self.min_len <= len(value) <= self.max_len):
+        if not isinstance(value, (list, tuple)) or not (self.min_len <= len(value) <= self.max_len):
             raise ConfigError(f"{where} must be a list of {self.min_len} to {self.max_len} items, not {_show(value)}")
         for i, item in enumerate(value):
             self.item.check(item, f"{where}[{i}]")
@@ -260,6 +263,7 @@ OPEN_SECTIONS: dict[str, Section] = {
     "trust": open_section(ged_low=Number(0, 1), ged_high=Number(0, 1)),
     "ood": open_section(percentile=Number(0, 100, open_lo=True), cutoff=Number(-1e12, 1e12)),
     "calibration": open_section(),
+    "malignancy_calibration": open_section(),  # engine.malignancy checks its own ranges when used
 }
 SCHEMA = Section(
     {
@@ -293,7 +297,7 @@ def _check_plain_json(value: Any, where: str, depth: int = 0) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             _check_plain_json(item, f"{where}.{key}" if where else str(key), depth + 1)
-    elif isinstance(value, list):
+    elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             _check_plain_json(item, f"{where}[{i}]", depth + 1)
 
@@ -323,58 +327,6 @@ def _check_unet(config: dict) -> None:
                                   f"at most {MAX_ATTENTION_TOKENS} are allowed")
             if ch % ATTENTION_HEADS:
                 raise ConfigError(f"level {level} has {ch} channels; attention needs a multiple of {ATTENTION_HEADS}")
-
-
-def _resblock(c_in: int, c_out: int, emb: int) -> int:
-    skip = c_in * c_out + c_out if c_in != c_out else 0
-    return 2 * c_in + 9 * c_in * c_out + c_out + emb * 2 * c_out + 2 * c_out + 2 * c_out + 9 * c_out**2 + c_out + skip
-
-
-def _attention(c: int) -> int:
-    return 2 * c + 3 * c * c + 3 * c + c * c + c
-
-
-def parameter_count(config: dict) -> int:
-    """Numbers in the state dict (weights and buffers) that ``config`` builds, counted without
-    building it: engine.unet.ConditionalUNet, engine.probe.PixelProbe and MalignancyHead, layer
-    by layer (tests compare this with the built modules)."""
-    unet = config["unet"]
-    base, n_in, blocks = unet["base_channels"], unet["in_channels"], unet["num_res_blocks"]
-    chans = [base * m for m in unet["channel_mult"]]
-    emb = 4 * base
-
-    def level(c_in: int, c_out: int, i: int) -> int:
-        n = _resblock(c_in, c_out, emb) + (blocks - 1) * _resblock(c_out, c_out, emb)
-        return n + (_attention(c_out) if i in unet["attention_levels"] else 0)
-
-    total = base * emb + emb + emb * emb + emb + unet["num_classes"] * emb + 9 * n_in * base + base
-    ch = base
-    for i, c in enumerate(chans):
-        total += level(ch, c, i)
-        ch = c
-        if i < len(chans) - 1:
-            total += 9 * ch * ch + ch
-    total += 2 * _resblock(ch, ch, emb) + _attention(ch)
-    for i in reversed(range(len(chans))):
-        total += level(ch + chans[i], chans[i], i)
-        ch = chans[i]
-        if i > 0:
-            total += 9 * ch * chans[i - 1] + chans[i - 1]
-            ch = chans[i - 1]
-    total += 2 * ch + 9 * ch * n_in + n_in
-    probe = config.get("probe")
-    if probe:
-        taps = {f"dec{i}": c for i, c in enumerate(chans)} | {"mid": chans[-1]}
-        k, hidden = probe.get("members", 5), probe.get("hidden", 32)
-        classes = len(probe.get("classes", ("background", "lesion")))
-        c_in = sum(taps[b] for b in probe.get("blocks", ("dec0", "dec1", "dec2", "dec3"))) \
-            + (3 if probe.get("include_rgb", True) else 0)
-        total += 2 * c_in + c_in * k * hidden + k * hidden + k * hidden * hidden + k * hidden \
-            + k * classes * hidden + k * classes
-        if config.get("malignancy"):
-            pooled, m_hidden = 2 * c_in + 1, config["malignancy"].get("hidden", 64)
-            total += 2 * pooled + 1 + pooled * m_hidden + m_hidden + m_hidden + 1
-    return total
 
 
 def _check_size(config: dict) -> None:

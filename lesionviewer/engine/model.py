@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from lesionviewer.engine.checkpoint import CONFIG_HASH_KEY, ModelError, load_weights
-from lesionviewer.engine.config_schema import safe_model_name
+from lesionviewer.engine.config_schema import ConfigError, safe_model_name, validate_config
 from lesionviewer.engine.diffseg import DiffSegParams
 from lesionviewer.engine.probe import MalignancyHead, PixelProbe, ProbeConfig, gather_features, probe_in_channels
 from lesionviewer.engine.refine import CRFParams
@@ -68,7 +68,13 @@ def _build_modules(config: dict[str, Any]) -> tuple[ConditionalUNet, PixelProbe 
 
 
 def build_model(config: dict[str, Any]) -> LesionModel:
-    """Modules with fresh (random) weights, shaped by ``config``. Tests use this; users never do."""
+    """Modules with fresh (random) weights, shaped by ``config``. Tests use this; users never do.
+
+    The config is held to the schema first, so no config can make it allocate without bound."""
+    try:
+        validate_config(config)
+    except ConfigError as e:
+        raise ModelError(f"the model's config.json is not valid: {e}") from None
     try:
         unet, probe, malignancy = _build_modules(config)
         return LesionModel(
