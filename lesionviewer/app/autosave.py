@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 
+from lesionviewer.io import presence
 from lesionviewer.io.sidecar import (CaseSidecar, SaveOutcome, save_sidecar,
                                      write_sidecar_file)
 
@@ -55,6 +57,18 @@ class _SaveJob(QRunnable):
             self.saver.signals.saved.emit(self.image_path, self.version, outcome.path)
 
 
+class _Call(QRunnable):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except Exception:  # a marker file is a courtesy; it must never break saving
+            log.exception("open-case marker")
+
+
 class Autosaver(QObject):
     saved = Signal(object, int, object)
     failed = Signal(object, int, str)
@@ -73,6 +87,42 @@ class Autosaver(QObject):
         self._seen: dict[Path, tuple[str, ...]] = {}  # per photo: its saved states seen here
         self._copies: dict[Path, Path] = {}  # per photo: this app's conflict copy
         self._newest: dict[Path, int] = {}  # per photo: the newest version handed over
+        self.owner = uuid.uuid4().hex  # tells this window's open-case markers from others'
+        self._claimed: set[Path] = set()  # photos marked as open here
+
+    # --- "this case is open here" markers (io.presence), on the save thread ----------------
+    def claim(self, image_path: Path) -> None:
+        """Mark the photo as open here; tell the user if another lesionviewer has it open."""
+        self._pool.start(_Call(lambda: self._claim(image_path)))
+
+    def release(self, image_path: Path) -> None:
+        self._pool.start(_Call(lambda: self._release(image_path)))
+
+    def release_all(self) -> None:
+        """Quitting: remove every marker this window made (blocking)."""
+        self._pool.waitForDone(5_000)
+        with self._lock:
+            claimed, self._claimed = list(self._claimed), set()
+        for path in claimed:
+            presence.release(path, self.owner)
+
+    def _claim(self, image_path: Path) -> None:
+        other = presence.claim(image_path, self.owner)
+        if other is None:
+            with self._lock:
+                self._claimed.add(image_path)
+            return
+        self.signals.notice.emit(image_path, (
+            f"'{image_path.name}' is also open in another lesionviewer "
+            f"({presence.describe(other)}). Edits made in both are kept: the later save goes "
+            f"to a separate copy, and that window says so."), "warning")
+
+    def _release(self, image_path: Path) -> None:
+        with self._lock:
+            if image_path not in self._claimed:
+                return
+            self._claimed.discard(image_path)
+        presence.release(image_path, self.owner)
 
     def adopt(self, image_path: Path, sidecar: CaseSidecar | None) -> None:
         """The edits on screen for this photo start from ``sidecar`` (None: none was found),
@@ -195,6 +245,7 @@ class SessionSaving:
         the sidecar just read, and nothing else."""
         for text in bundle.sidecar_problems:
             self.tell(text)
+        self.autosaver.claim(case.path)
         if not case.unsaved and not kept_in_memory:
             self.autosaver.adopt(case.path, bundle.sidecar)
 

@@ -152,6 +152,7 @@ class CaseSession(SessionSaving, QObject):
             return
         self._autosave_timer.stop()
         self.autosave_current()
+        self.autosaver.release(cur.case.path)  # its "open here" marker
         if cur.editor is not None:  # kept a while, so coming back brings the undo history too
             cur.editor.detach()
             self._kept.pop(cur.case.path, None)
@@ -357,5 +358,6 @@ class CaseSession(SessionSaving, QObject):
                       lambda: editor.replace_model_mask(self.model_mask(cur), keep_edits=False))])
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
+        self.autosaver.release_all()
         self.loader.shutdown(timeout_ms)
         return self.service.shutdown(timeout_ms)

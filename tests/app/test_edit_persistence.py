@@ -132,6 +132,8 @@ def test_two_windows_on_one_case_keep_both_edits_and_say_so(
     photo = case_folder / "ISIC_0000068.jpg"
     first, second = make_window(background=False), make_window(background=False)
     mine, theirs = _open(first, photo, result_of), _open(second, photo, result_of)
+    qtbot.waitUntil(lambda: "also open in another lesionviewer" in second.message_bar.message(),
+                    timeout=5_000)  # told on opening, before editing
 
     _dot(mine.editor, 10, 10)
     qtbot.waitUntil(lambda: not mine.case.unsaved, timeout=5_000)
