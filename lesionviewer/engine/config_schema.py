@@ -261,7 +261,8 @@ OPEN_SECTIONS: dict[str, Section] = {
     # engine.pipeline.SamplingDesign; GED cut-offs on the sample diversity, which lies in 0..1
     "uncertainty": open_section(views=Integer(1, 8), member_per_sample=Boolean(), soft=Boolean()),
     "trust": open_section(ged_low=Number(0, 1), ged_high=Number(0, 1)),
-    "ood": open_section(percentile=Number(0, 100, open_lo=True), cutoff=Number(-1e12, 1e12)),
+    "ood": open_section(percentile=Number(0, 100, open_lo=True), cutoff=Number(-1e12, 1e12),
+                        error_timesteps=ListOf(Integer(0, 9_999), 0, 64)),
     "calibration": open_section(),
     "malignancy_calibration": open_section(),  # engine.malignancy checks its own ranges when used
 }
@@ -364,9 +365,12 @@ def _check_defaults(config: dict) -> None:
     method = defaults.get("method", "diffseg")
     if method in PROBE_METHODS and config.get("probe") is None:
         raise ConfigError(f"defaults.method is {method!r}, which needs the probe section, but the config has none")
+    steps = config["schedule"]["num_timesteps"]
+    for t in (config.get("ood") or {}).get("error_timesteps", ()):
+        if t >= steps:
+            raise ConfigError(f"ood.error_timesteps holds {t}, outside the schedule's 0..{steps - 1}")
     if "timestep_range" in defaults:
         lo, hi = defaults["timestep_range"]
-        steps = config["schedule"]["num_timesteps"]
         if not (lo <= hi < steps):
             raise ConfigError(f"defaults.timestep_range {lo}..{hi} must be ordered and inside the "
                               f"schedule's 0..{steps - 1}")

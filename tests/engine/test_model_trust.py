@@ -115,6 +115,7 @@ ABSURD = [
     ("probe", None, r"malignancy needs the probe section"),
     ("uncertainty", {"views": 1000}, r"uncertainty\.views must be an integer from 1 to 8"),
     ("trust", {"ged_low": 0.4, "ged_high": 0.1}, r"trust\.ged_low \(0\.4\) must not exceed"),
+    ("ood", {"error_timesteps": [60, 1200]}, r"ood\.error_timesteps holds 1200, outside the schedule"),
 ]
 
 
