@@ -13,9 +13,10 @@ What could not be read is never overwritten (labelme's ADR-0006 does the same):
   ``<name>.damaged-<UTC time>`` and reported as a :class:`SidecarProblem`;
 * one whose photo has changed since (its SHA-256 differs) is moved aside as
   ``<name>.photo-changed-<UTC time>``;
-* one made by a newer lesionviewer is left alone, and so is one saved by another lesionviewer
-  since this one read it (two windows on one case): the new edits then go to a conflict copy,
-  ``<photo>.lesionviewer-conflict-<UTC time>.json``, and :class:`SaveOutcome` says so.
+* one made by a newer lesionviewer is left alone, and so is one saved by another running
+  lesionviewer since this one read it (two programs on one case): the new edits then go to a
+  conflict copy, ``<photo>.lesionviewer-conflict-<UTC time>.json``, and :class:`SaveOutcome`
+  says so.
 
 Saves hold ``<sidecar>.lock`` (pid and host inside; taken over when its process is gone) while
 they check and replace, so two programs cannot both pass the check.
@@ -46,6 +47,9 @@ __all__ = ["CaseSidecar", "CaseStatus", "SaveOutcome", "SidecarProblem", "SIDECA
 
 log = logging.getLogger(__name__)
 CONFLICT_INFIX = ".lesionviewer-conflict-"
+#: Marks the records this running program wrote: its own saves (autosave, export) never
+#: conflict with each other, only with another program's (pids can be reused; this cannot).
+RUN_ID = uuid.uuid4().hex
 _FALLBACK_PREFIX = re.compile(r"^[0-9a-f]{16}_")
 
 
@@ -228,7 +232,7 @@ def _stamp(sidecar: CaseSidecar) -> None:
 
     sidecar.saved_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
     sidecar.app_version = __version__
-    sidecar.writer = {"pid": os.getpid(), "host": HOST}
+    sidecar.writer = {"pid": os.getpid(), "host": HOST, "run": RUN_ID}
     sidecar.save_id = uuid.uuid4().hex
 
 
@@ -345,7 +349,7 @@ def _check_replaceable(sidecar: CaseSidecar, json_path: Path, data: bytes):
         return "damaged", str(exc), "damaged"
     if existing.content_hash != sidecar.content_hash:
         return "photo_changed", "the photo has changed", "photo-changed"
-    if sidecar.replaces is None:
+    if sidecar.replaces is None or existing.writer.get("run") == RUN_ID:
         return None
     writer = existing.writer
     by = (f"pid {writer.get('pid')} on {writer.get('host')}" if writer else

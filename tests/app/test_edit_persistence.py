@@ -1,10 +1,12 @@
 """Edits persist in the app (issue 12, items 2, 4, 7 and 20): saved while the user keeps
 editing, on leaving the app, past a damaged or newer sidecar (told, kept aside, never
-overwritten), beside another window's edits, and the case list keeps its figures."""
+overwritten), beside another program's edits, and the case list keeps its figures."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -15,6 +17,7 @@ from PySide6.QtGui import QGuiApplication
 from lesionviewer.app.case_list import GED, MALIGNANCY
 from lesionviewer.io.hashing import content_hash
 from lesionviewer.io.sidecar import CaseSidecar, load_sidecar, save_sidecar, sidecar_path_for
+from lesionviewer.io.sidecar_record import decode
 
 pytestmark = pytest.mark.gui
 
@@ -127,36 +130,57 @@ def test_a_sidecar_from_a_newer_lesionviewer_is_refused_and_never_overwritten(
     assert copy.name in window.message_bar.message()
 
 
-def test_two_windows_on_one_case_keep_both_edits_and_say_so(
+OTHER_PROGRAM = """
+import sys
+import numpy as np
+from lesionviewer.io import presence
+from lesionviewer.io.hashing import content_hash
+from lesionviewer.io.sidecar import CaseSidecar, save_sidecar
+photo = sys.argv[1]
+presence.claim(photo, "other")  # it opens the case...
+print("open", flush=True)
+sys.stdin.readline()
+mask = np.zeros((192, 256), bool)
+mask[95:106, 95:106] = True  # ...and saves its own edits
+save_sidecar(CaseSidecar("ISIC_0000068.jpg", content_hash(photo), edited_mask=mask), photo)
+print("saved", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_two_programs_on_one_case_are_told_and_keep_both_edits(
         make_window, case_folder, result_of, qtbot):
     photo = case_folder / "ISIC_0000068.jpg"
-    first, second = make_window(background=False), make_window(background=False)
-    mine, theirs = _open(first, photo, result_of), _open(second, photo, result_of)
-    qtbot.waitUntil(lambda: "also open in another lesionviewer" in second.message_bar.message(),
-                    timeout=5_000)  # told on opening, before editing
+    other = subprocess.Popen([sys.executable, "-c", OTHER_PROGRAM, str(photo)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "open"
+        window = make_window(background=False)
+        cur = _open(window, photo, result_of)
+        qtbot.waitUntil(lambda: "also open in another lesionviewer" in
+                        window.message_bar.message(), timeout=5_000)  # told before editing
+        assert f"pid {other.pid}" in window.message_bar.message()
 
-    _dot(mine.editor, 10, 10)
-    qtbot.waitUntil(lambda: not mine.case.unsaved, timeout=5_000)
-    _dot(theirs.editor, 100, 100)  # made on the mask as it was before the first save
-    qtbot.waitUntil(lambda: "was not saved over" in second.message_bar.message(),
-                    timeout=5_000)
-    assert "another lesionviewer" in second.message_bar.message()
-    in_place = load_sidecar(photo)
-    assert in_place.edited_mask[10, 10] == mine.editor.mask[10, 10]  # the first one's stroke
-    [copy] = case_folder.glob("ISIC_0000068.jpg.lesionviewer-conflict-*.json")
-    from lesionviewer.io.sidecar_record import decode
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "saved"
+        _dot(cur.editor, 10, 10)  # made without the other's edits in view
+        qtbot.waitUntil(lambda: "was not saved over" in window.message_bar.message(),
+                        timeout=5_000)
+        assert f"another lesionviewer (pid {other.pid}" in window.message_bar.message()
+        assert load_sidecar(photo).edited_mask[100, 100]  # the other's edits stay in place
+        [copy] = case_folder.glob("ISIC_0000068.jpg.lesionviewer-conflict-*.json")
+        assert copy.name in window.message_bar.message()
+        assert decode(copy, copy.read_bytes()).edited_mask[10, 10] == cur.editor.mask[10, 10]
 
-    kept = decode(copy, copy.read_bytes()).edited_mask
-    assert kept[100, 100] == theirs.editor.mask[100, 100]  # the second one's, beside it
-
-    _dot(theirs.editor, 120, 100)  # its later saves keep going to its copy
-    qtbot.waitUntil(lambda: not theirs.case.unsaved, timeout=5_000)
-    assert decode(copy, copy.read_bytes()).edited_mask[100, 120] == theirs.editor.mask[100, 120]
-    _dot(mine.editor, 20, 10)  # and the first window keeps saving in place, unbothered
-    qtbot.waitUntil(lambda: not mine.case.unsaved, timeout=5_000)
-    assert load_sidecar(photo).edited_mask[10, 20] == mine.editor.mask[10, 20]
-    assert first.message_bar.message() == "" or "not saved over" not in \
-        first.message_bar.message()
+        _dot(cur.editor, 30, 10)  # later saves keep going to the copy
+        qtbot.waitUntil(lambda: not cur.case.unsaved, timeout=5_000)
+        assert decode(copy, copy.read_bytes()).edited_mask[10, 30] == cur.editor.mask[10, 30]
+        assert load_sidecar(photo).edited_mask[100, 100] and not \
+            load_sidecar(photo).edited_mask[10, 30]
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_edited_cases_keep_their_figures_in_the_list_after_a_restart(

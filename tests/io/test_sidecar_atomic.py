@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from lesionviewer.io import atomic
+from lesionviewer.io import sidecar as sidecar_module
 from lesionviewer.io.hashing import bytes_hash, content_hash
 from lesionviewer.io.sidecar import (CaseSidecar, LockBusy, SidecarProblem, load_sidecar,
                                      save_sidecar, sidecar_path_for)
@@ -139,13 +140,15 @@ def test_a_kill_at_random_instants_during_saves_never_damages_the_sidecar(photo)
     assert not list(photo.parent.glob("*.damaged-*"))
 
 
-def test_a_second_writer_keeps_both_edits(photo):
-    """Two windows on one case: each read state A; the second save must not replace the
+def test_a_second_program_keeps_both_edits(photo, monkeypatch):
+    """Two programs on one case: each read state A; the second's save must not replace the
     first's, and says why."""
     save_sidecar(_state(photo, "A"), photo)
     first, second = load_sidecar(photo), load_sidecar(photo)
     first.status, first.edited_mask = "B", _state(photo, "B").edited_mask
-    assert save_sidecar(first, photo).conflict is None
+    with monkeypatch.context() as other_program:
+        other_program.setattr(sidecar_module, "RUN_ID", "another running lesionviewer")
+        assert save_sidecar(first, photo).conflict is None
     second.status, second.edited_mask = "C", _state(photo, "C").edited_mask
     outcome = save_sidecar(second, photo)
     assert "another lesionviewer" in outcome.conflict and str(os.getpid()) in outcome.conflict
@@ -156,12 +159,27 @@ def test_a_second_writer_keeps_both_edits(photo):
     assert decode(outcome.path, outcome.path.read_bytes()).status == "C"  # and ours are kept
 
 
-def test_a_writer_that_saw_no_sidecar_does_not_replace_one_that_appeared(photo):
+def test_a_writer_that_saw_no_sidecar_does_not_replace_one_that_appeared(photo, monkeypatch):
     late = _state(photo, "B")
     late.replaces = ()  # the case had no sidecar when it was opened
-    save_sidecar(_state(photo, "A"), photo)  # ...then another window saved one
+    with monkeypatch.context() as other_program:  # ...then another program saved one
+        other_program.setattr(sidecar_module, "RUN_ID", "another running lesionviewer")
+        save_sidecar(_state(photo, "A"), photo)
     outcome = save_sidecar(late, photo)
     assert outcome.conflict and load_sidecar(photo).status == "A"
+
+
+def test_this_programs_own_saves_never_conflict(photo):
+    """An export records "exported" in a case's sidecar while the app holds edits of it: the
+    app's next autosave replaces it without a conflict copy."""
+    save_sidecar(_state(photo, "A"), photo)
+    app_view = load_sidecar(photo)
+    exporter_view = load_sidecar(photo)
+    exporter_view.status = "exported"
+    save_sidecar(exporter_view, photo)
+    app_view.status = "B"
+    assert save_sidecar(app_view, photo).conflict is None
+    assert load_sidecar(photo).status == "B"
 
 
 def test_saving_again_what_one_read_or_wrote_is_no_conflict(photo, tmp_path):
