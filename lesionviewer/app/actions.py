@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
@@ -38,6 +38,30 @@ def _action(window, text, slot=None, shortcut=None, tip=None, checkable=False) -
     return a
 
 
+class _WindowShortcutsFirst(QObject):
+    """Event filter for a text field: the given key sequences stay the window's shortcuts.
+
+    A focused QLineEdit claims the keys it edits with (ShortcutOverride), Ctrl+U among them
+    (delete the line, on Linux); left ignored here, the shortcut fires instead.
+    """
+
+    def __init__(self, sequences, parent):
+        super().__init__(parent)
+        self._keys = {QKeySequence(s).toString() for s in sequences}
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.ShortcutOverride and \
+                QKeySequence(event.keyCombination()).toString() in self._keys:
+            return True  # not accepted: the window's shortcut runs
+        return False
+
+
+def keep_window_shortcuts(text_field, a: types.SimpleNamespace) -> None:
+    """Ctrl+U (review queue) and Ctrl+. (cancel) work even while ``text_field`` has focus."""
+    sequences = [s for act in (a.review_queue, a.cancel) for s in act.shortcuts()]
+    text_field.installEventFilter(_WindowShortcutsFirst(sequences, text_field))
+
+
 def build_actions(w) -> types.SimpleNamespace:
     a = types.SimpleNamespace()
     a.open_files = _action(w, "&Open photos…", w.open_files_dialog, QKeySequence.Open)
@@ -49,7 +73,8 @@ def build_actions(w) -> types.SimpleNamespace:
     a.analyse = _action(w, "&Analyse", w.analyse_current, "F5",
                         "Segment the case on screen (in the background; the window stays usable)")
     a.analyse_all = _action(w, "Analyse &all", w.analyse_all, "Shift+F5")
-    a.cancel = _action(w, "&Cancel analysis", w.session.service.cancel, "Ctrl+.")
+    a.cancel = _action(w, "&Cancel analysis", w.cancel_analyses, "Ctrl+.",
+                       "Stop the running and queued analyses (Shift+F5 starts them again)")
     a.undo = w.undo_group.createUndoAction(w, "&Undo")
     a.undo.setShortcuts(QKeySequence.Undo)
     a.redo = w.undo_group.createRedoAction(w, "&Redo")

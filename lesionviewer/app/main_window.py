@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QS
 
 from lesionviewer import __version__
 from lesionviewer.app import preferences
-from lesionviewer.app.actions import build_actions
+from lesionviewer.app.actions import build_actions, keep_window_shortcuts
 from lesionviewer.app.canvas import ImageCanvas
 from lesionviewer.app.case import CaseStatus
 from lesionviewer.app.case_list import CaseListPanel
@@ -59,11 +59,13 @@ class MainWindow(WindowTasks, QMainWindow):
         self.model_label = QLabel("Loading the model…")
         self._build_layout()
         self.actions = build_actions(self)
+        keep_window_shortcuts(self.case_list.filter_edit, self.actions)
         self._connect()
         self.setAcceptDrops(True)
         self.resize(QSize(1500, 920))
         self.session.service.load_model(model_dir, device)
         self._update_actions()
+        self.canvas.setFocus(Qt.OtherFocusReason)  # not the filter box: see open_paths
         gc.freeze()
 
     # A full garbage collection scans every object (Qt, pyqtgraph and torch bring hundreds of
@@ -130,6 +132,9 @@ class MainWindow(WindowTasks, QMainWindow):
         if cases and (was_empty or self.case_list.current_case() is None or len(cases) == 1):
             self._select_pending = cases  # the first readable one, once the thumbnails say
             self._select_first_readable()
+        # Focus left in the filter box (the first widget, or back from the file dialog) would
+        # take V, M, F, 1, [ and ] as text: the photo gets it, so they act on the photo.
+        self.canvas.setFocus(Qt.OtherFocusReason)
 
     def _select_first_readable(self) -> None:
         for case in getattr(self, "_select_pending", None) or []:
@@ -203,7 +208,13 @@ class MainWindow(WindowTasks, QMainWindow):
         if self.progress.owner == "export":
             self.exporter.cancel()
         else:
-            self.session.service.cancel()
+            self.cancel_analyses()
+
+    def cancel_analyses(self) -> None:
+        """Ctrl+., Esc or Cancel: stop the analyses and the folder's background analysis."""
+        self.session.cancel_analyses()
+        self.statusBar().showMessage("Analysis cancelled. F5 analyses the case on screen, "
+                                     "Shift+F5 all cases.", 6000)
 
     def _on_job_progress(self, job, progress=None) -> None:
         self.progress.owner = "analysis"
@@ -259,7 +270,7 @@ class MainWindow(WindowTasks, QMainWindow):
         if self.tools.drawing:
             self.tools.cancel()
         elif self.session.service.busy:
-            self.session.service.cancel()
+            self.cancel_analyses()
         elif self.message_bar.isVisible():
             self.message_bar.dismiss()
 

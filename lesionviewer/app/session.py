@@ -40,6 +40,7 @@ class OnScreen:
     bundle: PhotoBundle | None = None
     outcome: AnalysisOutcome | None = None
     editor: MaskEditor | None = None
+    cache_lookup: int | None = None  # id of the cache read under way for it, if any
 
     @property
     def analysis(self):
@@ -64,6 +65,7 @@ class CaseSession(SessionSaving, QObject):
         self.current: OnScreen | None = None
         self._kept: OrderedDict[Path, MaskEditor] = OrderedDict()  # editors of cases just left
         self._failed_opens: list[str] = []
+        self.background_paused = False  # the user cancelled: no folder analysis until "Analyse all"
         self._report_timer = QTimer(self, singleShot=True, interval=400)
         self._report_timer.timeout.connect(self._report_failed_opens)
         signals = self.loader.signals
@@ -82,10 +84,13 @@ class CaseSession(SessionSaving, QObject):
         s.requeued.connect(lambda job: self._set_status(job.path, CaseStatus.QUEUED, None))
         s.model_ready.connect(self._on_model_ready)
         s.model_unavailable.connect(self._on_model_unavailable)
+        s.cached.connect(self._on_cached)
+        s.cache_missed.connect(self._on_cache_missed)
 
     # --- opening ---------------------------------------------------------------------------
     def open_paths(self, paths) -> list[Case]:
         """Add photos and folders (recursively) to the list; returns the cases for them."""
+        self.background_paused = False  # newly opened photos: analyse them as usual
         files: list[Path] = []
         for p in map(Path, paths):
             try:
@@ -118,7 +123,7 @@ class CaseSession(SessionSaving, QObject):
             self.restore_from_sidecar(case, info)  # GED etc. in the list before any analysis
         case.refresh_status()
         self.cases.case_changed(case)
-        if case.status == CaseStatus.NEW and self.settings.analyse_folder_in_background:
+        if case.status == CaseStatus.NEW and self._background_on():
             self._analyse(case, foreground=False)
 
     def _on_thumbnail_failed(self, path: Path, message: str) -> None:
@@ -144,6 +149,10 @@ class CaseSession(SessionSaving, QObject):
             return
         self.leave_current()
         self.current = None if case is None else OnScreen(case, self.loader.request_image(case.path))
+        if self.current is not None:  # read a cached result alongside the photo's decoding
+            job = self.service.find_cached(case.path, self.settings.analysis_settings(),
+                                           region=case.region)
+            self.current.cache_lookup = None if job is None else job.job_id
         self.case_shown.emit(self.current)
 
     def leave_current(self) -> None:
@@ -177,8 +186,38 @@ class CaseSession(SessionSaving, QObject):
         if bundle.reference_error:
             self.message.emit(f"Reference mask ignored: {bundle.reference_error}", "warning", None)
         self.photo_ready.emit(cur)
-        if not self._analyse(case, foreground=True, rgb=bundle.image.rgb):
+        self._show_or_analyse(cur)
+
+    def _show_or_analyse(self, cur: OnScreen) -> None:
+        """The photo is in: show the cached result, or wait for the cache's answer, or queue
+        the analysis (the case on screen first)."""
+        if cur.cache_lookup is not None:
+            return  # _on_cached / _on_cache_missed come back here
+        if cur.outcome is not None:
+            self._make_editor(cur)  # found in the cache before the photo was decoded
+        elif not self._analyse(cur.case, foreground=True, rgb=cur.bundle.image.rgb):
             self._make_editor(cur)  # no model: the mask can still be drawn by hand
+
+    def _on_cached(self, outcome: AnalysisOutcome) -> None:
+        cur = self.current
+        if cur is None or cur.cache_lookup != outcome.job.job_id:
+            return
+        cur.cache_lookup = None
+        if outcome.job.region != cur.case.region:  # the saved box differs: analyse that
+            if cur.bundle is not None:
+                self._show_or_analyse(cur)
+            return
+        self._on_analysis_finished(outcome)  # the list's figures; the mask if the photo is in
+        if cur.bundle is None:
+            cur.outcome = outcome  # shown as soon as the photo is decoded
+
+    def _on_cache_missed(self, job) -> None:
+        cur = self.current
+        if cur is None or cur.cache_lookup != job.job_id:
+            return
+        cur.cache_lookup = None
+        if cur.bundle is not None:
+            self._show_or_analyse(cur)
 
     def _on_image_failed(self, request_id: int, path: Path, message: str) -> None:
         case = self.cases.find(path)
@@ -271,7 +310,17 @@ class CaseSession(SessionSaving, QObject):
             return False
         return self._analyse(cur.case, True, cur.bundle.image.rgb)
 
+    def _background_on(self) -> bool:
+        return self.settings.analyse_folder_in_background and not self.background_paused
+
+    def cancel_analyses(self) -> None:
+        """The user's Cancel: stop the running and queued analyses, and queue no more of the
+        folder (thumbnails still arriving would) until "Analyse all"."""
+        self.background_paused = True
+        self.service.cancel()
+
     def analyse_all(self) -> int:
+        self.background_paused = False
         todo = [c for c in self.cases.cases if c.status in (CaseStatus.NEW, CaseStatus.ERROR)
                 and c.thumbnail is not None]
         return sum(self._analyse(c, foreground=False) for c in todo)
@@ -322,7 +371,7 @@ class CaseSession(SessionSaving, QObject):
                 self._make_editor(self.current)
 
     def _on_model_ready(self, info) -> None:
-        if self.settings.analyse_folder_in_background:
+        if self._background_on():
             for case in self.cases.cases:
                 if case.status == CaseStatus.NEW and case.thumbnail is not None:
                     self._analyse(case, foreground=False)
