@@ -104,7 +104,8 @@ class CaseSession(SessionSaving, QObject):
                 self._failed_opens.append(f"Cannot open '{p}': {exc}")
         if self._failed_opens:
             self._report_timer.start()
-        cases = self.cases.add_cases([Case(resolved(f)) for f in files])
+        unique = dict.fromkeys(resolved(f) for f in files)  # a link and its photo: one case
+        cases = self.cases.add_cases([Case(f) for f in unique])
         self.loader.request_thumbnails([c.path for c in cases if c.thumbnail is None])
         return cases
 
