@@ -346,6 +346,10 @@ def _open_pil(path: Path) -> Image.Image:
     except Image.DecompressionBombError:
         raise _too_large(path, None) from None
     except UnidentifiedImageError:
+        looks_like = _signature_format(path)
+        if looks_like:
+            raise ImageLoadError(f"Cannot open '{path.name}': it starts like a {looks_like} file "
+                                 f"but is damaged (its header cannot be read).") from None
         raise ImageLoadError(
             f"Cannot open '{path.name}': it is not an image in a supported format "
             f"({', '.join(s.lstrip('.').upper() for s in SUPPORTED_SUFFIXES)})."
@@ -363,6 +367,24 @@ def _open_pil(path: Path) -> Image.Image:
         im.close()
         raise
     return im
+
+
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"II*\x00", "TIFF"),
+               (b"MM\x00*", "TIFF"), (b"BM", "BMP"), (b"GIF8", "GIF"))
+
+
+def _signature_format(path: Path) -> str | None:
+    """The format whose magic bytes the file starts with, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp":
+        return "HEIC"
+    return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
 
 
 def _check_size(path: Path, width: int, height: int) -> None:

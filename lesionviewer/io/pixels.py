@@ -11,6 +11,10 @@ import numpy as np
 from PIL import Image
 
 log = logging.getLogger(__name__)
+try:  # OpenCV prints its own decoder warnings to stderr; a failed decode is reported by us
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+except AttributeError:  # builds without the logging module
+    pass
 
 #: round(v * 255 / 65535) for every 16-bit value v.
 _SIXTEEN_TO_EIGHT = ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
