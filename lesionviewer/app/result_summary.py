@@ -28,8 +28,8 @@ MALIGNANCY_TIP = (
     "malignancy head, calibrated on held-out dermoscopy photos (the calibration half of the "
     "validation set). It is not a diagnosis and does not replace a clinician's examination.\n"
     "The range is where the estimate may land when the same lesion is seen another way (a "
-    "mirrored photo, another outline of the lesion): a conformal interval fitted on held-out "
-    "photos, its coverage stated in the model card. Read the figure as no more precise.\n"
+    "mirrored photo, another outline of the lesion); the model card says how it was fitted and "
+    "how often it held on held-out photos. Read the figure as no more precise than that.\n"
     "It is withheld when the photo is unlike the training images or the mask is too uncertain "
     "for the figure to be about the lesion.")
 GED_TIP = (
