@@ -33,7 +33,8 @@ class ExportDialog(QDialog):
         self.coco.setChecked(True)
         note = QLabel("Writes the mask (PNG 0/255, full size), 16-bit probability and variance "
                       "maps, an overlay PNG and a JSON record per case. Exported images carry "
-                      "no EXIF or camera data.")
+                      "no EXIF or camera data. Photos from several folders go into matching "
+                      "sub-folders, so two photos with one name never overwrite each other.")
         note.setWordWrap(True)
         note.setStyleSheet("color: gray;")
         form = QFormLayout()

@@ -251,3 +251,11 @@ def test_a_result_set_never_writes_one_name_twice(tmp_path):
             files.write(tmp_path / "a.png", b"1")
             files.write(tmp_path / "a.png", b"2")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_coco_refuses_two_images_with_one_file_name():
+    from lesionviewer.io.coco import coco_from_cases
+
+    mask = np.ones((4, 4), bool)
+    with pytest.raises(ValueError, match="listed twice"):
+        coco_from_cases([("day1/case.jpg", mask), ("day2/case.jpg", mask), ("day1/case.jpg", mask)])
