@@ -262,6 +262,7 @@ class SessionSaving:
             model_id=None if cur.analysis is None else cur.analysis.model_id,
             edited_mask=editor.mask.copy() if edited else None,
             roi=case.region,
+            threshold=case.threshold,
             edit_summary=editor.undo_stack.summary.to_dict() if editor is not None else {},
             status=case.status.value,
             analysis_summary=summary,

@@ -27,6 +27,7 @@ class Case:
     malignancy_probability: float | None = None
     malignancy_withheld: str | None = None  # why the figure must not be read (OOD, ...)
     region: tuple[int, int, int, int] | None = None  # (x, y, w, h) analysis box, full-res px
+    threshold: float | None = None  # consensus threshold chosen for this case; None: the model's
     size: tuple[int, int] | None = None  # (width, height)
     thumbnail: Any = None  # QImage, set by the thumbnail loader
     progress: float | None = None  # 0..1 while analysing

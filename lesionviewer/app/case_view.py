@@ -53,7 +53,6 @@ class CaseView(QObject):
         for name in self.items:
             self.set_visible(name, settings.overlay_visible.get(name, False))
             self.set_opacity(name, settings.overlay_opacity.get(name, 1.0))
-        panel.set_threshold(settings.threshold)
 
     # --- appearance ------------------------------------------------------------------------
     def apply_colours(self) -> None:

@@ -51,7 +51,7 @@ class ExportRequest:
     items: list[ExportItem]
     isic_naming: bool
     coco: bool
-    threshold: float
+    threshold: float  # the model's; a case's own threshold (in its sidecar) goes first
     cache_lookup: Any = None  # callable(path, content_hash) -> Analysis | None, thread-safe
     sidecar_fallback: Path | None = None
 
@@ -125,7 +125,8 @@ class _ExportJob(QRunnable):
         if mask is None and sidecar is not None and sidecar.edited_mask is not None:
             mask = sidecar.edited_mask
         if mask is None and analysis is not None:
-            mask = analysis.consensus_probability >= r.threshold
+            own = None if sidecar is None else sidecar.threshold
+            mask = analysis.consensus_probability >= (r.threshold if own is None else own)
         if mask is None:
             report.skipped.append(f"'{item.path.name}' has no mask yet (not analysed, not drawn).")
             return None

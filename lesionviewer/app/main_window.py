@@ -104,6 +104,11 @@ class MainWindow(WindowTasks, QMainWindow):
         self.view.editor_changed.connect(self._on_editor_changed)
         self.case_list.current_case_changed.connect(s.show_case)
         self.side_panel.threshold_changed.connect(s.set_threshold)
+        self.side_panel.threshold_changed.connect(lambda _: self._show_threshold())
+        self.side_panel.threshold_reset.connect(lambda: s.set_threshold(None))
+        self.side_panel.threshold_reset.connect(self._show_threshold)
+        s.case_shown.connect(lambda cur: self._show_threshold())
+        s.result_ready.connect(lambda cur: self._show_threshold())
         self.tools.region_drawn.connect(self._on_region_drawn)
         self.tools.needs_mask.connect(lambda: self.show_message(
             "There is no mask to edit yet: open a photo (and wait for its analysis).", "info"))
@@ -230,8 +235,18 @@ class MainWindow(WindowTasks, QMainWindow):
             self.progress.done()
         self._update_actions()
 
+    def _show_threshold(self) -> None:
+        """The slider shows the threshold of the case on screen (its own, or the model's)."""
+        cur = self.session.current
+        if cur is None:
+            self.side_panel.set_threshold(self.session.default_threshold())
+        else:
+            self.side_panel.set_threshold(self.session.threshold_for(cur.case),
+                                          custom=cur.case.threshold is not None)
+
     def _on_model_ready(self, info) -> None:
         gc.freeze()  # the model's objects are long-lived too (see __init__)
+        self._show_threshold()
         self.banner.set_text(None)
         self.side_panel.summary.set_ged_cutoffs(info.ged_cutoffs)
         self.model_label.setText(f"Model: {info.name} · device: {info.device}")

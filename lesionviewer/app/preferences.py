@@ -36,7 +36,7 @@ class AppSettings:
     crf: bool | None = None
     method: str | None = None  # Method value, e.g. "diffseg"
     device: str = "auto"
-    threshold: float = 0.5
+    # no threshold here: it is chosen per case (Case.threshold, saved in its sidecar)
     analyse_folder_in_background: bool = True
     # overlay colours as "#rrggbb"; the variance colormap is a pyqtgraph/matplotlib name
     mask_colour: str = "#00e5ff"
@@ -61,7 +61,6 @@ class AppSettings:
             timestep_range=trange,
             crf=self.crf,
             method=Method(self.method) if self.method else None,
-            threshold=float(self.threshold),
             device=self.device,
         )
 

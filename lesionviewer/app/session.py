@@ -174,6 +174,7 @@ class CaseSession(SessionSaving, QObject):
         sidecar = case.pending or bundle.sidecar
         if sidecar is not None:
             case.region = sidecar.roi
+            case.threshold = sidecar.threshold
         self.adopt_saved_edits(case, bundle, case.path in self._kept)
         case.refresh_status()
         self.cases.case_changed(case)
@@ -192,14 +193,24 @@ class CaseSession(SessionSaving, QObject):
             self.photo_failed.emit(message)
             self.message.emit(message, "error", None)
 
+    def default_threshold(self) -> float:
+        """The loaded model's consensus threshold (0.5 before a model is loaded)."""
+        model = self.service.model
+        return 0.5 if model is None else float(model.default_settings.threshold)
+
+    def threshold_for(self, case: Case) -> float:
+        """The case's own threshold when the user chose one, else the model's."""
+        return self.default_threshold() if case.threshold is None else case.threshold
+
     def model_mask(self, cur: OnScreen) -> np.ndarray:
         """HxW bool: consensus probability >= threshold, or empty without an analysis."""
         a = cur.analysis
         if a is None:
             return np.zeros(cur.bundle.image.rgb.shape[:2], bool)
-        if a.settings.get("threshold") == self.settings.threshold:
+        threshold = self.threshold_for(cur.case)
+        if a.settings.get("threshold") == threshold:
             return a.consensus_mask  # already made by the engine (saves a 50 MP comparison)
-        return a.consensus_probability >= self.settings.threshold
+        return a.consensus_probability >= threshold
 
     def _make_editor(self, cur: OnScreen) -> None:
         model_mask = self.model_mask(cur)
@@ -355,10 +366,18 @@ class CaseSession(SessionSaving, QObject):
         if cur.bundle is not None:
             self._analyse(cur.case, True, cur.bundle.image.rgb)
 
-    def set_threshold(self, threshold: float) -> None:
-        self.settings.threshold = float(threshold)
+    def set_threshold(self, threshold: float | None) -> None:
+        """The case on screen's threshold (None: back to the model's); saved with the case."""
         cur = self.current
-        if cur is None or cur.editor is None or cur.analysis is None:
+        if cur is None:
+            return
+        if threshold is not None and abs(threshold - self.default_threshold()) < 1e-9:
+            threshold = None  # the model's own value: follow the model
+        if cur.case.threshold != threshold:
+            cur.case.threshold = None if threshold is None else float(threshold)
+            self._mark_changed(cur.case)
+        threshold = self.threshold_for(cur.case)
+        if cur.editor is None or cur.analysis is None:
             return
         editor, mask = cur.editor, self.model_mask(cur)
         if not editor.edited:

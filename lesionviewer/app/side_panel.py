@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from lesionviewer.app.result_summary import DISCLAIMER, ResultSummary
 from lesionviewer.engine.analysis import Analysis
@@ -39,6 +39,7 @@ class SidePanel(QWidget):
     overlay_toggled = Signal(str, bool)
     overlay_opacity_changed = Signal(str, float)
     threshold_changed = Signal(float)
+    threshold_reset = Signal()  # back to the model's threshold for this case
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -96,8 +97,16 @@ class SidePanel(QWidget):
         self.threshold_slider.valueChanged.connect(self._on_threshold)
         self._threshold_timer = QTimer(self, singleShot=True, interval=60)
         self._threshold_timer.timeout.connect(self._emit_threshold)
+        self.threshold_reset_button = QToolButton(text="Reset")
+        self.threshold_reset_button.setToolTip("Use the model's threshold for this case again")
+        self.threshold_reset_button.clicked.connect(self.threshold_reset)
+        self._threshold_custom = False
+        threshold_row = QHBoxLayout()
+        threshold_row.setContentsMargins(0, 0, 0, 0)
+        threshold_row.addWidget(self.threshold_slider, 1)
+        threshold_row.addWidget(self.threshold_reset_button)
         grid.addWidget(self.threshold_label, row, 0)
-        grid.addWidget(self.threshold_slider, row, 1)
+        grid.addLayout(threshold_row, row, 1)
         self.variance_legend = QLabel("Heatmap: sample variance 0 (agree) to 0.25 (split); "
                                       "colour bar at the right of the photo.")
         self.variance_legend.setWordWrap(True)
@@ -128,11 +137,15 @@ class SidePanel(QWidget):
             self.overlay_checks[name].setChecked(bool(visible.get(name, False)))
             self.overlay_sliders[name].setValue(int(round(100 * opacity.get(name, 1.0))))
 
-    def set_threshold(self, threshold: float) -> None:
+    def set_threshold(self, threshold: float, custom: bool = False) -> None:
+        """Show the case's threshold; ``custom``: the user chose it (Reset goes back)."""
+        self._threshold_timer.stop()  # a pending move belongs to the case before
         self.threshold_slider.blockSignals(True)
         self.threshold_slider.setValue(int(round(threshold * 100)))
         self.threshold_slider.blockSignals(False)
         self.threshold_label.setText(f"Threshold {threshold:.2f}")
+        self._threshold_custom = custom
+        self.threshold_reset_button.setEnabled(custom and self.threshold_slider.isEnabled())
 
     def set_reference_available(self, available: bool) -> None:
         self.overlay_checks["reference"].setEnabled(available)
@@ -142,8 +155,8 @@ class SidePanel(QWidget):
 
     def show_analysis(self, analysis: Analysis | None, from_cache: bool = False) -> None:
         has = analysis is not None
-        for w in (self.threshold_slider,):
-            w.setEnabled(has)
+        self.threshold_slider.setEnabled(has)
+        self.threshold_reset_button.setEnabled(has and self._threshold_custom)
         self.summary.show_analysis(analysis)
         if not has:
             for label in (self.area, self.skin, self.region, self.model,

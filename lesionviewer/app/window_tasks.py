@@ -59,7 +59,8 @@ class WindowTasks:
             return False
         self.session.autosave_current()
         self.exporter.start(ExportRequest(
-            folder, items, isic_naming, coco, self.settings.threshold, self._cache_lookup(),
+            folder, items, isic_naming, coco, self.session.default_threshold(),
+            self._cache_lookup(),
             self.dirs.data / "sidecars"))
         return True
 

@@ -48,6 +48,7 @@ class CaseSidecar:
     model_id: the model whose result was being edited, or None.
     edited_mask: HxW bool corrected mask (True = lesion), or None when not edited.
     roi: (x, y, w, h) region of interest in full-resolution pixels, or None.
+    threshold: the consensus threshold the user chose for this photo, or None (the model's).
     edit_summary: JSON-ready dict (:meth:`lesionviewer.edit.summary.EditSummary.to_dict`).
     status: a :class:`CaseStatus` value ("new", "in progress", "reviewed") or other text.
     analysis_summary: the figures of the analysis the edits were made on, for the case list
@@ -66,6 +67,7 @@ class CaseSidecar:
     model_id: str | None = None
     edited_mask: np.ndarray | None = None
     roi: tuple[int, int, int, int] | None = None
+    threshold: float | None = None
     edit_summary: dict[str, Any] = dataclasses.field(default_factory=dict)
     status: str = CaseStatus.NEW.value
     analysis_summary: dict[str, Any] | None = None
@@ -97,6 +99,7 @@ def encode(sidecar: CaseSidecar) -> bytes:
         "content_hash": sidecar.content_hash,
         "model_id": sidecar.model_id,
         "roi": list(sidecar.roi) if sidecar.roi is not None else None,
+        "threshold": sidecar.threshold,
         "edit_summary": sidecar.edit_summary,
         "status": getattr(sidecar.status, "value", sidecar.status),
         "analysis_summary": sidecar.analysis_summary,
@@ -162,6 +165,7 @@ def decode(json_path: Path, data: bytes) -> CaseSidecar:
             model_id=record.get("model_id"),
             edited_mask=mask,
             roi=tuple(int(v) for v in roi) if roi is not None else None,
+            threshold=_threshold(record.get("threshold")),
             edit_summary=dict(record.get("edit_summary") or {}),
             status=str(record.get("status") or CaseStatus.NEW.value),
             analysis_summary=dict(summary) if isinstance(summary, dict) else None,
@@ -205,6 +209,16 @@ def _read_mask(json_path: Path, record: dict[str, Any]) -> np.ndarray | None:
     if levels.shape != (int(info["height"]), int(info["width"])):
         raise Damaged(f"{where} has the wrong size")
     return levels > 127
+
+
+def _threshold(value: Any) -> float | None:
+    """The saved threshold, or None (the model's) when absent or not a number in (0, 1): a
+    bad threshold must not cost the edited mask, as a Damaged record would."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 < value < 1.0 else None  # NaN fails both
 
 
 def _short(exc: Exception) -> str:
