@@ -143,7 +143,9 @@ def save_sidecar(
             log.info("cannot write next to %s (%s); using %s", image_path.name, exc, fallback_dir)
             continue
         if sidecar.replaces is not None:  # saving this object again replaces what it wrote
-            sidecar.replaces = tuple(dict.fromkeys((*sidecar.replaces, outcome.save_id)))[-6:]
+            seen = tuple(dict.fromkeys((*sidecar.replaces, outcome.save_id)))
+            # what was read (at most one per place) and the latest own save
+            sidecar.replaces = seen if len(seen) <= 3 else seen[:2] + seen[-1:]
         return outcome
     raise AssertionError("unreachable")
 
