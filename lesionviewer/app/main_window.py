@@ -24,6 +24,7 @@ from lesionviewer.app.case import CaseStatus
 from lesionviewer.app.case_list import CaseListPanel
 from lesionviewer.app.case_view import CaseView
 from lesionviewer.app.dirs import AppDirs
+from lesionviewer.app.legend import OverlayLegend, legend_entries
 from lesionviewer.app.message_bar import AnalysisProgress, Banner, MessageBar
 from lesionviewer.app.result_summary import bind_message_bar
 from lesionviewer.app.session import CaseSession
@@ -52,6 +53,7 @@ class MainWindow(WindowTasks, QMainWindow):
         self.tools = ToolController(self.canvas, self)
         self.side_panel = SidePanel()
         self.view = CaseView(self.canvas, self.side_panel, self.tools, settings, self)
+        self.legend = OverlayLegend(self.canvas)
         self.message_bar = MessageBar()
         self.banner = Banner()
         self.progress = AnalysisProgress()
@@ -102,6 +104,9 @@ class MainWindow(WindowTasks, QMainWindow):
         s.photo_failed.connect(self.canvas.set_placeholder)
         s.result_ready.connect(self.view.show_result)
         self.view.editor_changed.connect(self._on_editor_changed)
+        for signal in (s.case_shown, s.photo_ready, s.result_ready, self.view.editor_changed,
+                       self.side_panel.overlay_toggled):
+            signal.connect(lambda *_: self.update_legend())
         self.case_list.current_case_changed.connect(s.show_case)
         self.side_panel.threshold_changed.connect(s.set_threshold)
         self.side_panel.threshold_changed.connect(lambda _: self._show_threshold())
@@ -302,6 +307,19 @@ class MainWindow(WindowTasks, QMainWindow):
     def toggle_overlay(self, name: str) -> None:
         check = self.side_panel.overlay_checks[name]
         check.setChecked(not check.isChecked())
+
+    def update_legend(self) -> None:
+        """The canvas legend lists the overlays drawn now: switched on and with something
+        to draw for the case on screen."""
+        cur, visible = self.session.current, self.settings.overlay_visible
+        has_mask = self.view.editor is not None
+        has_analysis = cur is not None and cur.analysis is not None
+        has_reference = cur is not None and cur.bundle is not None \
+            and cur.bundle.reference_mask is not None
+        drawn = {"contour": has_mask, "mask": has_mask, "reference": has_reference,
+                 "samples": has_analysis, "variance": has_analysis}
+        self.legend.set_entries(legend_entries(
+            self.settings, {name: bool(visible.get(name)) and d for name, d in drawn.items()}))
 
     def _on_hover(self, x: float, y: float) -> None:
         cur = self.session.current

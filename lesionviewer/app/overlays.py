@@ -1,5 +1,9 @@
 """Overlay items drawn over the photo: mask fill, contours, variance heatmap, region marks.
 
+Colours are the Okabe-Ito palette (Okabe & Ito 2008), told apart with the common colour-vision
+deficiencies, and each outline also differs in line style or width: the model's outline solid,
+the reference dashed, the samples thin, the polygon being drawn dotted with its corners.
+
 Masks are drawn from an 8-bit indexed QImage that shares a numpy buffer, so an edit only
 rewrites the pixels inside its bounding box and repaints that rectangle (a 50 MP mask is not
 re-uploaded per brush dab).
@@ -131,15 +135,24 @@ def contours_path(contours: list[Contour]) -> QPainterPath:
     return pg.arrayToQPath(points[:, 0], points[:, 1], connect=connect, finiteCheck=False)
 
 
+# Okabe-Ito colours
+SKY_BLUE, ORANGE, BLUISH_GREEN = "#56b4e9", "#e69f00", "#009e73"
+VERMILLION, REDDISH_PURPLE, WHITE = "#d55e00", "#cc79a7", "#ffffff"
+OUTLINE_WIDTH = 2.0  # model outline and reference, screen pixels
+SAMPLE_WIDTH = 1.5  # thinner than the outlines, but visible at fit zoom (1.3 px was not)
+REFERENCE_STYLE = Qt.DashLine
+POLYGON_STYLE = Qt.DotLine
+
+
 class SampleContoursItem(QGraphicsPathItem):
     """All sample masks' outlines in one thin pen: where they spread apart, the border is unsure."""
 
-    def __init__(self, colour: str = "#ff66cc"):
+    def __init__(self, colour: str = BLUISH_GREEN):
         super().__init__()
         self.set_colour(colour)
 
     def set_colour(self, colour: str) -> None:
-        pen = QPen(QColor(colour), 1.3)
+        pen = QPen(QColor(colour), SAMPLE_WIDTH)
         pen.setCosmetic(True)
         self.setPen(pen)
 
@@ -171,17 +184,18 @@ class BrushCursorItem(QGraphicsPathItem):
 
 
 class PolygonPreviewItem(QGraphicsPathItem):
-    """The polygon being drawn: placed vertices plus a rubber band to the cursor."""
+    """The polygon being drawn: placed vertices plus a rubber band to the cursor, dotted (no
+    overlay uses dots), white when adding and vermillion when cutting out."""
 
     def __init__(self):
         super().__init__()
-        pen = QPen(QColor("#ffffff"), 1.5, Qt.DashLine)
+        pen = QPen(QColor(WHITE), 1.5, POLYGON_STYLE)
         pen.setCosmetic(True)
         self.setPen(pen)
 
     def set_points(self, points: list[tuple[float, float]], cursor=None, subtract=False) -> None:
         pen = self.pen()
-        pen.setColor(QColor("#ff5050" if subtract else "#50ff50"))
+        pen.setColor(QColor(VERMILLION if subtract else WHITE))
         self.setPen(pen)
         if not points:
             self.setPath(QPainterPath())

@@ -20,10 +20,17 @@ log = logging.getLogger(__name__)
 
 MAX_RECENT = 12
 OVERLAYS = ("mask", "contour", "variance", "samples", "reference")
-DEFAULT_VISIBLE = {"mask": True, "contour": True, "variance": False, "samples": False,
+# Outline only by default: a fill hides the pigment network the reviewer needs to see.
+DEFAULT_VISIBLE = {"mask": False, "contour": True, "variance": False, "samples": False,
                    "reference": True}
-DEFAULT_OPACITY = {"mask": 0.35, "contour": 1.0, "variance": 0.6, "samples": 0.8,
+DEFAULT_OPACITY = {"mask": 0.35, "contour": 1.0, "variance": 0.6, "samples": 1.0,
                    "reference": 1.0}
+SETTINGS_VERSION = 2
+# Version 1's defaults (cyan / magenta / green, mask fill on): a file still holding one of them
+# never chose it, so it takes the new default (see AppSettings.from_dict).
+_V1_DEFAULTS = {"mask_colour": "#00e5ff", "contour_colour": "#00ffff",
+                "sample_colour": "#ff40ff", "reference_colour": "#33ff33",
+                "region_colour": "#ff9900"}
 
 
 @dataclasses.dataclass
@@ -38,18 +45,20 @@ class AppSettings:
     device: str = "auto"
     # no threshold here: it is chosen per case (Case.threshold, saved in its sidecar)
     analyse_folder_in_background: bool = True
-    # overlay colours as "#rrggbb"; the variance colormap is a pyqtgraph/matplotlib name
-    mask_colour: str = "#00e5ff"
-    contour_colour: str = "#00ffff"  # not yellow: the top of the variance colour map is yellow
-    sample_colour: str = "#ff40ff"
-    reference_colour: str = "#33ff33"
-    region_colour: str = "#ff9900"
+    # overlay colours as "#rrggbb" (Okabe-Ito, see overlays.py; none is yellow, the top of the
+    # variance colour map); the variance colormap is a pyqtgraph/matplotlib name
+    mask_colour: str = "#56b4e9"  # sky blue, like the outline it fills
+    contour_colour: str = "#56b4e9"  # sky blue, solid
+    sample_colour: str = "#009e73"  # bluish green, thin
+    reference_colour: str = "#e69f00"  # orange, dashed
+    region_colour: str = "#cc79a7"  # reddish purple, dashed box
     variance_colormap: str = "viridis"
     isic_naming: bool = False
     export_dir: str = ""  # last export folder
     # overlay name ("mask", "contour", "variance", "samples", "reference") -> shown / opacity
     overlay_visible: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_VISIBLE))
     overlay_opacity: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_OPACITY))
+    settings_version: int = SETTINGS_VERSION
 
     def analysis_settings(self) -> AnalysisSettings:
         """The engine's settings for one analysis (unset fields resolved by the model)."""
@@ -66,6 +75,8 @@ class AppSettings:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "AppSettings":
+        if raw.get("settings_version", 1) == 1:
+            raw = _from_version_1(raw)
         defaults = cls()
         kept = {}
         for f in dataclasses.fields(cls):
@@ -83,6 +94,20 @@ class AppSettings:
         if kept.get("method") not in (None, *[m.value for m in Method]):
             kept.pop("method")
         return cls(**kept)
+
+
+def _from_version_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 saved every field, defaults included: drop the old default colours and the
+    mask fill that was on by default, so the new defaults apply; the user's own choices stay."""
+    raw = {k: v for k, v in raw.items() if _V1_DEFAULTS.get(k) != v}
+    visible = raw.get("overlay_visible")
+    if isinstance(visible, dict) and visible.get("mask") is True:
+        raw["overlay_visible"] = {**visible, "mask": False}
+    opacity = raw.get("overlay_opacity")
+    if isinstance(opacity, dict) and opacity.get("samples") == 0.8:
+        raw["overlay_opacity"] = {**opacity, "samples": DEFAULT_OPACITY["samples"]}
+    raw["settings_version"] = SETTINGS_VERSION
+    return raw
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:

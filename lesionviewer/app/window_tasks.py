@@ -140,6 +140,7 @@ class WindowTasks:
             setattr(self.settings, f.name, getattr(new, f.name))
         self._save_settings()
         self.view.apply_colours()
+        self.update_legend()
         if device_changed:
             self.session.service.load_model(self.session.model_dir, new.device)
         if device_changed or self.settings.analysis_settings() != old_analysis:
