@@ -345,13 +345,16 @@ def _check_replaceable(sidecar: CaseSidecar, json_path: Path, data: bytes):
     on_disk = save_id_of(record)
     if sidecar.replaces is not None and on_disk in sidecar.replaces:
         return None  # what this writer has seen: overwrite
+    writer = record.get("writer")
+    if isinstance(writer, dict) and writer.get("run") == RUN_ID:
+        return None  # an earlier save of this very program: nothing of anyone else's in it
     try:
         existing = decode(json_path, data)
     except Damaged as exc:
         return "damaged", str(exc), "damaged"
     if existing.content_hash != sidecar.content_hash:
         return "photo_changed", "the photo has changed", "photo-changed"
-    if sidecar.replaces is None or existing.writer.get("run") == RUN_ID:
+    if sidecar.replaces is None:
         return None
     writer = existing.writer
     by = (f"pid {writer.get('pid')} on {writer.get('host')}" if writer else
