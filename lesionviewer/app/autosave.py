@@ -246,8 +246,16 @@ class SessionSaving:
         for text in bundle.sidecar_problems:
             self.tell(text)
         self.autosaver.claim(case.path)
+        sidecar = bundle.sidecar
+        saved = None if sidecar is None else sidecar.edited_mask
+        shape = bundle.image.rgb.shape[:2]
+        if saved is not None and saved.shape != shape:  # not shown, so never to be saved over
+            self.tell(f"The saved edits of '{case.name}' are for a {saved.shape[1]}x"
+                      f"{saved.shape[0]} picture but the photo opens as {shape[1]}x{shape[0]}: "
+                      f"they are not shown and are kept; new edits go to a separate copy.")
+            sidecar = None
         if not case.unsaved and not kept_in_memory:
-            self.autosaver.adopt(case.path, bundle.sidecar)
+            self.autosaver.adopt(case.path, sidecar)
 
     def sidecar_for(self, cur) -> CaseSidecar:
         editor, case = cur.editor, cur.case

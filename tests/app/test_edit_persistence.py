@@ -225,3 +225,24 @@ def test_a_new_result_never_replaces_edits_without_asking(
     assert not np.array_equal(cur.editor.mask, edited)
     window.actions.undo.trigger()  # and even that can be undone
     assert np.array_equal(cur.editor.mask, edited)
+
+
+def test_saved_edits_that_do_not_fit_the_photo_are_never_saved_over(
+        make_window, case_folder, result_of, qtbot, monkeypatch):
+    import lesionviewer.io.sidecar as sidecar_module
+
+    photo = case_folder / "ISIC_0000068.jpg"
+    rotated = np.zeros((256, 192), bool)  # e.g. saved by a version that turned the photo
+    rotated[:50] = True
+    with monkeypatch.context() as earlier_run:
+        earlier_run.setattr(sidecar_module, "RUN_ID", "an earlier run")
+        save_sidecar(CaseSidecar(photo.name, content_hash(photo), edited_mask=rotated), photo)
+    before = sidecar_path_for(photo).read_bytes()
+    window = make_window(background=False)
+    cur = _open(window, photo, result_of)
+    qtbot.waitUntil(lambda: "not shown and are kept" in window.message_bar.message(),
+                    timeout=5_000)
+    _dot(cur.editor, 10, 10)
+    qtbot.waitUntil(lambda: not cur.case.unsaved, timeout=5_000)
+    assert sidecar_path_for(photo).read_bytes() == before
+    assert list(case_folder.glob("ISIC_0000068.jpg.lesionviewer-conflict-*.json"))
