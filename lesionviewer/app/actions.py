@@ -149,7 +149,7 @@ def build_actions(w) -> types.SimpleNamespace:
     analysis_menu = bar.addMenu("&Analysis")
     analysis_menu.addActions([a.analyse, a.analyse_all, a.cancel, a.tools[Tool.REGION],
                               a.clear_region])
-    view_menu = bar.addMenu("&View")
+    view_menu = a.view_menu = bar.addMenu("&View")
     view_menu.addActions([a.fit, a.one_to_one, a.zoom_in, a.zoom_out])
     view_menu.addSeparator()
     view_menu.addActions([a.toggle_mask, a.toggle_variance])

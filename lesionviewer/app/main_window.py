@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QUndoGroup
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QVBoxLayout,
+                               QWidget)
 
 from lesionviewer import __version__
 from lesionviewer.app import preferences
@@ -24,6 +24,7 @@ from lesionviewer.app.case import CaseStatus
 from lesionviewer.app.case_list import CaseListPanel
 from lesionviewer.app.case_view import CaseView
 from lesionviewer.app.dirs import AppDirs
+from lesionviewer.app.docks import PanelDocks
 from lesionviewer.app.legend import OverlayLegend, legend_entries
 from lesionviewer.app.message_bar import AnalysisProgress, Banner, MessageBar
 from lesionviewer.app.result_summary import bind_message_bar
@@ -61,10 +62,12 @@ class MainWindow(WindowTasks, QMainWindow):
         self.model_label = QLabel("Loading the model…")
         self._build_layout()
         self.actions = build_actions(self)
+        self.docks.add_to_view_menu(self.actions.view_menu)
         keep_window_shortcuts(self.case_list.filter_edit, self.actions)
         self._connect()
         self.setAcceptDrops(True)
         self.resize(QSize(1500, 920))
+        self.docks.restore(settings.window_geometry, settings.window_state)
         self.session.service.load_model(model_dir, device)
         self._update_actions()
         self.canvas.setFocus(Qt.OtherFocusReason)  # not the filter box: see open_paths
@@ -75,19 +78,15 @@ class MainWindow(WindowTasks, QMainWindow):
     # more. Freezing the long-lived objects after start-up keeps collections short.
 
     def _build_layout(self) -> None:
-        self.splitter = QSplitter(Qt.Horizontal)
-        self.splitter.addWidget(self.case_list)
-        self.splitter.addWidget(self.canvas)
-        self.splitter.addWidget(self.side_panel)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([420, 800, 320])
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 0)
         layout.addWidget(self.banner)
         layout.addWidget(self.message_bar)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.canvas, 1)
         self.setCentralWidget(central)
+        # the case list and the result panel dock at the sides; the photo takes the rest
+        self.docks = PanelDocks(self, self.case_list, self.side_panel)
         bar = self.statusBar()
         bar.addWidget(self.hover_label, 1)
         bar.addPermanentWidget(self.progress)
@@ -130,6 +129,11 @@ class MainWindow(WindowTasks, QMainWindow):
         self.progress.cancel_requested.connect(self._cancel_shown_work)
         s.cases.dataChanged.connect(lambda *_: self._update_title())
         s.cases.dataChanged.connect(lambda *_: self._select_first_readable())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "docks"):
+            self.docks.window_resized()  # the photo keeps at least half the width
 
     # --- opening ---------------------------------------------------------------------------
     def open_paths(self, paths) -> None:

@@ -59,6 +59,9 @@ class AppSettings:
     overlay_visible: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_VISIBLE))
     overlay_opacity: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_OPACITY))
     settings_version: int = SETTINGS_VERSION
+    # QMainWindow.saveGeometry() / saveState() (docks), base64; "" = the default layout
+    window_geometry: str = ""
+    window_state: str = ""
 
     def analysis_settings(self) -> AnalysisSettings:
         """The engine's settings for one analysis (unset fields resolved by the model)."""

@@ -166,6 +166,7 @@ class WindowTasks:
         if errors and not self.ask_quit_anyway(errors):
             event.ignore()
             return
+        self.settings.window_geometry, self.settings.window_state = self.docks.saved()
         self._save_settings()
         if getattr(self, "_exporter", None) is not None:
             self._exporter.shutdown(5000)
