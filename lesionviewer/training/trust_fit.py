@@ -19,19 +19,28 @@ ISIC_FAILED_IOU = 0.65  # ISIC 2018 Task 1: a mask with IoU below this counts as
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray, l2: float = 1e-3, steps: int = 100) -> tuple[float, float]:
-    """(a, b) minimising the log loss of sigmoid(a * logit + b) (Newton's method, a small ridge
-    so separable data stays finite). logits: (n,) float; labels: (n,) 0/1."""
+    """(a, b) minimising the log loss of sigmoid(a * logit + b) (Newton's method with a
+    backtracking line search, a small ridge so separable data stays finite). logits: (n,)
+    float; labels: (n,) 0/1."""
     x = np.asarray(logits, np.float64)
     y = np.asarray(labels, np.float64)
     design = np.stack([x, np.ones_like(x)], axis=1)
-    w = np.array([1.0, 0.0])
+
+    def loss(w):
+        z = design @ w
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * w @ w)
+
+    w = np.array([0.0, 0.0])
     for _ in range(steps):
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -40, 40)))
         grad = design.T @ (p - y) + l2 * w
         hess = (design * (p * (1 - p))[:, None]).T @ design + l2 * np.eye(2)
         step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.max(np.abs(step)) < 1e-10:
+        size, current = 1.0, loss(w)
+        while loss(w - size * step) > current and size > 1e-6:
+            size /= 2
+        w = w - size * step
+        if np.max(np.abs(size * step)) < 1e-10:
             break
     return float(w[0]), float(w[1])
 

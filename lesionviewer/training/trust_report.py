@@ -180,3 +180,38 @@ def _auroc(inside: np.ndarray, outside: np.ndarray) -> float | None:
     scores = np.concatenate([inside, outside])
     labels = np.concatenate([np.zeros(len(inside), bool), np.ones(len(outside), bool)])
     return metrics.auroc(scores, labels) if len(inside) and len(outside) else None
+
+
+def card_lines(config: dict[str, Any], evaluation: dict[str, Any]) -> list[str]:
+    """Model-card lines for the trust layer: how it was fitted (the command) and its figures
+    from the evaluation's ``malignancy`` and ``ood`` sections. Empty when nothing was fitted."""
+    record = config.get("trust_training")
+    cal, params = config.get("malignancy_calibration"), config.get("ood")
+    if not record and not cal and not params:
+        return []
+    out = ["## Trust layer: malignancy range, withheld figures, out-of-distribution warning", "", "```bash",
+           (record or {}).get("command", "# calibrate command not recorded"), "```", ""]
+    if cal:
+        cutoff = cal.get("ged_cutoff")
+        out += [f"- Malignancy: Platt scaling sigmoid({cal['slope']:.3f} x logit {cal['intercept']:+.3f}) on the mean "
+                f"per-sample head logit, fitted on the calibration half of `val` "
+                f"({(record or {}).get('calibration_labelled', '?')} cases with a diagnosis). Range: split-conformal, "
+                f"nominal coverage {cal['coverage']:.0%} of the figure the model gives the same lesion mirrored or "
+                f"pooled under the expert's outline (logit +- {cal['interval_quantile']:.2f} x (sample spread + "
+                f"{cal['spread_floor']:.3f})).",
+                "- The figure is withheld (the reason shown instead) for an out-of-distribution photo"
+                + (f" and when the mask's GED is above {cutoff:.3f} (the cut-off that best separates failed masks, "
+                   "IoU < 0.65, on the calibration half)." if cutoff is not None else ".")]
+    if params:
+        out += [f"- Out-of-distribution score: decoder feature statistics (Mahalanobis in "
+                f"{len(params['components'])} principal components fitted on {(record or {}).get('train_photos', '?')} "
+                f"`train` photos, plus their residual) and the denoiser's noise-prediction error against the training "
+                f"mean at each step; flagged above {params['cutoff']:.3f}, the {params['percentile']}th percentile of "
+                f"the calibration half's scores."]
+    for section in evaluation.get("sections", []):
+        if section.get("key") in ("malignancy", "ood"):
+            from lesionviewer.training.report import section_markdown
+
+            lines = section_markdown(section)[1:]
+            out += ["#" + lines[0], *lines[1:]]
+    return out + [""]
