@@ -28,8 +28,10 @@ MIN_SKIN_PIXELS = 50
 DARK_L = 15.0  # L* below: vignette, frame, hair, shadow
 GLARE_L = 98.0  # L* above: specular glare
 CLIPPED = 250  # an RGB channel at or above: clipped, so its Lab colour is not the skin's
-# Median skin b* below this: a colour cast, not skin; see the module docstring. Over 509 isic-train photos (every 5th) the median skin b* has its 10th percentile
-# at 1.2 and its 25th at 4.9; photos under 3 look blue, grey or green, never yellowish.
+# Median skin b* below this: a colour cast, not skin (see the module docstring). Over 509
+# isic-train photos (every 5th) the median skin b* has its 10th percentile at 1.2 and its 25th
+# at 4.9; the 6 of the 25 sample photos below 3 have grey, grey-green, blue-grey or magenta
+# "skin" (median RGB e.g. 170,176,173 or 254,205,247), none a yellowish one.
 MIN_B_STAR = 3.0
 
 

@@ -20,7 +20,8 @@ CAST_PHOTOS = ("ISIC_0000068", "ISIC_0027287", "ISIC_0027533", "ISIC_0027800")
 
 @pytest.mark.parametrize(
     ("ita", "group"),
-    [(70.0, "very light"), (55.01, "very light"), (55.0, "light"), (41.01, "light"), (41.0, "intermediate"),
+    [(70.0, "very light"), (55.01, "very light"), (55.0, "light"), (41.01, "light"),
+     (41.0, "intermediate"),
      (28.0, "tan"), (10.0, "brown"), (-29.99, "brown"), (-30.0, "dark"), (-80.0, "dark"),
      (float("nan"), "unknown")],
 )
@@ -36,7 +37,8 @@ def patch_of_lab(l_star: float, a_star: float, b_star: float, shape=(60, 80)) ->
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize(("lab", "group"), [((70.0, 12.0, 15.0), "light"), ((45.0, 15.0, 20.0), "brown"),
+@pytest.mark.parametrize(("lab", "group"), [((70.0, 12.0, 15.0), "light"),
+                                            ((45.0, 15.0, 20.0), "brown"),
                                             ((80.0, 5.0, 12.0), "very light")])
 def test_a_uniform_patch_gives_its_hand_computed_ita(lab, group):
     l_star, _, b_star = lab
