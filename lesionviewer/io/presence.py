@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from lesionviewer.io.atomic import HOST, atomic_write_bytes, pid_alive
+from lesionviewer.io.naming import fit_name
 
 log = logging.getLogger(__name__)
 PRESENCE_PREFIX = ".~lesionviewer-open."
@@ -26,7 +27,7 @@ STALE_AFTER_S = 12 * 3600  # a marker from another host cannot be checked: trust
 
 def presence_path(image_path: str | os.PathLike) -> Path:
     image_path = Path(image_path)
-    return image_path.with_name(PRESENCE_PREFIX + image_path.name)
+    return image_path.with_name(PRESENCE_PREFIX + fit_name(image_path.name, 160))
 
 
 def claim(image_path: str | os.PathLike, owner: str) -> dict | None:

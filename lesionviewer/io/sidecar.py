@@ -35,6 +35,7 @@ from pathlib import Path
 
 from lesionviewer.io.atomic import HOST, LockBusy, atomic_write_bytes, lock_file
 from lesionviewer.io.hashing import content_hash
+from lesionviewer.io.naming import fit_name
 from lesionviewer.io.sidecar_record import (MASK_SUFFIX, SIDECAR_FORMAT, SIDECAR_FORMAT_VERSION,
                                             SIDECAR_SUFFIX, CaseSidecar, CaseStatus, Damaged,
                                             Newer, decode, encode, mask_path_v1, parse,
@@ -47,6 +48,8 @@ __all__ = ["CaseSidecar", "CaseStatus", "SaveOutcome", "SidecarProblem", "SIDECA
 
 log = logging.getLogger(__name__)
 CONFLICT_INFIX = ".lesionviewer-conflict-"
+# Photo-name bytes kept in a sidecar's name: 255 leaves ~90 for suffixes, stamps and temp names.
+SIDECAR_STEM_BYTES = 160
 #: Marks the records this running program wrote: its own saves (autosave, export) never
 #: conflict with each other, only with another program's (pids can be reused; this cannot).
 RUN_ID = uuid.uuid4().hex
@@ -107,7 +110,10 @@ def sidecar_path_for(image_path: str | os.PathLike, fallback_dir: str | os.PathL
     ``fallback_dir``, the keyed name inside it (see the module text)."""
     image_path = Path(image_path)
     if fallback_dir is None:
-        return image_path.with_name(image_path.name + SIDECAR_SUFFIX)
+        # A photo name near the 255-byte limit would leave no room for the suffix, the
+        # temporary name of the atomic write or a .damaged-/conflict- stamp: shorten it with
+        # a hash (the same name always maps to the same sidecar).
+        return image_path.with_name(fit_name(image_path.name, SIDECAR_STEM_BYTES) + SIDECAR_SUFFIX)
     return Path(fallback_dir) / (_fallback_key(image_path) + SIDECAR_SUFFIX)
 
 

@@ -187,3 +187,19 @@ def test_damage_in_a_folder_that_cannot_be_written_stays_put_and_saves_go_elsewh
     outcome = save_sidecar(_sidecar(photo), photo, tmp_path / "fb")
     assert outcome.path.parent == tmp_path / "fb"
     assert sidecar_path_for(photo).read_bytes() == before
+
+
+def test_a_photo_name_near_the_length_limit_still_gets_its_sidecar_and_marker(tmp_path):
+    """A 244-character photo name leaves no room for '.lesionviewer.json' (255-byte limit):
+    the sidecar and the open-case marker use a shortened, hashed name, and reload."""
+    from lesionviewer.io import presence
+
+    photo = tmp_path / ("x" * 240 + ".jpg")
+    Image.new("RGB", (12, 8), (150, 100, 80)).save(photo)
+    save_sidecar(_sidecar(photo), photo)
+    assert len(sidecar_path_for(photo).name.encode()) <= 200
+    loaded = load_sidecar(photo)
+    assert loaded is not None and loaded.edited_mask.sum() == 24
+    assert presence.claim(photo, "me") is None
+    assert presence.presence_path(photo).exists()
+    presence.release(photo, "me")
