@@ -137,6 +137,7 @@ class ResultSummary(QWidget):
         self.malignancy.setAccessibleName("Malignancy estimate")
         self.disclaimer = QLabel(DISCLAIMER)
         self.disclaimer.setStyleSheet("color: #b8860b;")
+        self.disclaimer.setWordWrap(True)  # the panel may be narrow (a dock beside the photo)
         self.ged = QLabel()
         self.ged.setToolTip(GED_TIP)
         self.ged.setAccessibleName("Mask uncertainty (GED)")

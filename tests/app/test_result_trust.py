@@ -160,6 +160,7 @@ def test_an_ood_photo_is_withheld_in_panel_list_and_message_bar(make_window, cas
     from lesionviewer.app.case_list import MALIGNANCY
     from lesionviewer.engine.pipeline import Analyzer
     from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QScrollArea
 
     flag = {"ood": True}
     analyze = Analyzer.analyze
@@ -182,6 +183,10 @@ def test_an_ood_photo_is_withheld_in_panel_list_and_message_bar(make_window, cas
     qtbot.waitUntil(lambda: window.message_bar.message() == OOD_WARNING, timeout=5_000)
     model = window.session.cases
     assert model.index_of(first, MALIGNANCY).data(Qt.DisplayRole) == "withheld"
+    # the warning and the reason wrap: the panel fits its dock without sideways scrolling
+    scroll = window.findChild(QScrollArea, "result-scroll")
+    if scroll is not None:
+        qtbot.waitUntil(lambda: scroll.horizontalScrollBar().maximum() == 0, timeout=5_000)
 
     flag["ood"] = False  # the next photo is ordinary
     window.case_list.step(+1)
