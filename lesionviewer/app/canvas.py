@@ -7,13 +7,15 @@ Coordinates in the view are full-resolution image pixels, x right, y down.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel
 
-from lesionviewer.app.geometry import VARIANCE_MAX
+from lesionviewer.app.geometry import VARIANCE_MAX, display_shape, downsample_area
+from lesionviewer.app.scaled_items import ScaledPhoto
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 PLACEHOLDER = ("Open photos or a folder of photos\n(File ▸ Open, Ctrl+O, or Ctrl+Shift+O for a "
@@ -32,8 +34,13 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.ci.layout.setContentsMargins(0, 8, 2, 8)  # the colour bar's end labels fit
         self.view = self.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.view.setMouseEnabled(x=True, y=True)
-        self.photo = pg.ImageItem(axisOrder="row-major")
+        self.photo = ScaledPhoto()  # display-sized copy; full pixels only when zoomed in
         self.photo.setZValue(0)
+        self._photo_version = 0
+        self._photo_signals = _PhotoSignals(self)
+        self._photo_signals.done.connect(self._on_display_photo)
+        self._photo_pool = QThreadPool(self)
+        self._photo_pool.setMaxThreadCount(1)
         self.view.addItem(self.photo)
         self.colorbar = pg.ColorBarItem(
             values=(0.0, VARIANCE_MAX), colorMap=pg.colormap.get("viridis"), interactive=False,
@@ -68,21 +75,39 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         return self._image_size
 
     def set_photo(self, rgb: np.ndarray | None, keep_view: bool = False) -> None:
-        """Show an ``HxWx3 uint8 RGB`` photo (None clears). The array is shared, not copied."""
+        """Show an ``HxWx3 uint8 RGB`` photo (None clears). The array is shared, not copied.
+
+        A photo larger than the display size is shown at once from a nearest-pixel copy,
+        replaced by an averaged (smooth) one made on a pool thread a moment later.
+        """
+        self._photo_version += 1
         if rgb is None:
-            self.photo.clear()
+            self.photo.set_display(None)
             self._image_size = None
             return
         self.set_placeholder(None)
         same_size = self._image_size == rgb.shape[:2]
         self._image_size = rgb.shape[:2]
-        self.photo.setImage(rgb, autoLevels=False, levels=None)
+        h, w = rgb.shape[:2]
+        shape = display_shape(h, w)
+        source = (lambda y0, y1, x0, x1: rgb[y0:y1, x0:x1])
+        if shape == (h, w):
+            self.photo.set_display(rgb, (h, w), source)
+        else:
+            quick = cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+            self.photo.set_display(quick, (h, w), source)
+            self._photo_pool.start(_DisplayPhotoJob(self._photo_version, rgb, shape, source,
+                                                    self._photo_signals))
         self.view.setLimits(
             xMin=-rgb.shape[1], xMax=2 * rgb.shape[1], yMin=-rgb.shape[0], yMax=2 * rgb.shape[0],
             minXRange=4, minYRange=4,
         )
         if not (keep_view and same_size):
             self.fit()
+
+    def _on_display_photo(self, version: int, pixels, source) -> None:
+        if version == self._photo_version and self._image_size is not None:
+            self.photo.set_display(pixels, self._image_size, source)
 
     def add_overlay(self, item, z: float) -> None:
         item.setZValue(z)
@@ -149,3 +174,21 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
             self.zoom(0.8)
         else:
             super().keyPressEvent(event)
+
+
+class _PhotoSignals(QObject):
+    done = Signal(int, object, object)  # version, hxwx3 display copy, full-resolution source
+
+
+class _DisplayPhotoJob(QRunnable):
+    """The display copy of a big photo, averaged over each display pixel (cv2 INTER_AREA)."""
+
+    def __init__(self, version: int, rgb: np.ndarray, shape, source, signals: _PhotoSignals):
+        super().__init__()
+        self.version, self.rgb, self.shape, self.source = version, rgb, shape, source
+        self.signals = signals
+
+    def run(self) -> None:
+        pixels = downsample_area(self.rgb, self.shape)
+        self.rgb = None
+        self.signals.done.emit(self.version, pixels, self.source)

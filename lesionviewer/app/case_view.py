@@ -8,9 +8,10 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor
 
 from lesionviewer.app.canvas import ImageCanvas
-from lesionviewer.app.geometry import dice, mask_contours
-from lesionviewer.app.overlays import (ContourItem, IndexedImageItem, MaskFillItem,
-                                       SampleContoursItem, colormap_table, contours_path)
+from lesionviewer.app.geometry import dice, mask_contours, variance_levels
+from lesionviewer.app.overlays import (ContourItem, SampleContoursItem, colormap_table,
+                                       contours_path)
+from lesionviewer.app.scaled_items import ScaledIndexedItem, ScaledMaskFill
 from lesionviewer.app.preferences import AppSettings
 from lesionviewer.app.side_panel import SidePanel
 from lesionviewer.app.tools import ToolController
@@ -31,8 +32,8 @@ class CaseView(QObject):
         self.current = None
         self.editor = None
         self.items = {
-            "variance": IndexedImageItem(),
-            "mask": MaskFillItem(),
+            "variance": ScaledIndexedItem(),  # both drawn from display-sized copies
+            "mask": ScaledMaskFill(),
             "samples": SampleContoursItem(),
             "reference": ContourItem(width=2.0),
             "contour": ContourItem(width=2.0),
@@ -115,7 +116,10 @@ class CaseView(QObject):
             return
         outcome = cur.outcome
         if outcome is not None:
-            self.items["variance"].set_indices(outcome.display.variance_u8)
+            variance = outcome.analysis.variance  # full resolution, for zoomed-in views
+            self.items["variance"].set_indices(
+                outcome.display.variance_u8, variance.shape,
+                lambda y0, y1, x0, x1: variance_levels(variance[y0:y1, x0:x1]))
             self.items["samples"].set_samples(outcome.display.sample_contours)
             self.panel.show_analysis(outcome.analysis, outcome.from_cache)
         self.tools.show_region(cur.case.region)
