@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
-__all__ = ["main"]
+__all__ = ["main", "start_engine_import", "wait_for_engine_import"]
 
 
 def main(argv: list[str] | None = None, model_dir: str | None = None, device: str = "auto") -> int:
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None, model_dir: str | None = None, device: st
     ``model_dir`` None means the shipped model (find_default_model); when none is installed the
     window still opens and says so. ``device`` "auto" uses the device saved in the settings.
     """
+    start_engine_import()  # torch takes 1.4-2.3 s to import: overlap it with the window's
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
@@ -58,6 +60,39 @@ def main(argv: list[str] | None = None, model_dir: str | None = None, device: st
         logging.shutdown()
         os._exit(code)
     return code
+
+
+_engine_import: threading.Thread | None = None
+
+
+def start_engine_import() -> None:
+    """Import torch and the analysis engine on a background thread, now.
+
+    The analysis thread imports them anyway when it loads the model, but only once the window
+    exists; started first thing in :func:`main`, the import runs while Qt, the window and the
+    case list come up, so the first case is analysed seconds sooner. Errors are left for the
+    model load to report. Call :func:`wait_for_engine_import` before importing torch elsewhere.
+    """
+    global _engine_import
+    if _engine_import is not None or "torch" in sys.modules:
+        return
+
+    def run() -> None:
+        try:
+            import lesionviewer.engine.pipeline  # noqa: F401  (torch, the UNet, DenseCRF)
+        except Exception:  # reported by the model load, where the user sees it
+            pass
+
+    _engine_import = threading.Thread(target=run, name="engine-import", daemon=True)
+    _engine_import.start()
+
+
+def wait_for_engine_import(timeout: float | None = None) -> None:
+    """Let a background import started by :func:`start_engine_import` finish (two threads
+    importing torch at once can trip Python's import-deadlock check)."""
+    thread = _engine_import
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
 
 
 def _close_on_ctrl_c(window) -> None:

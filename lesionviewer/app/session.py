@@ -40,6 +40,7 @@ class OnScreen:
     bundle: PhotoBundle | None = None
     outcome: AnalysisOutcome | None = None
     editor: MaskEditor | None = None
+    cache_lookup: int | None = None  # id of the cache read under way for it, if any
 
     @property
     def analysis(self):
@@ -83,6 +84,8 @@ class CaseSession(SessionSaving, QObject):
         s.requeued.connect(lambda job: self._set_status(job.path, CaseStatus.QUEUED, None))
         s.model_ready.connect(self._on_model_ready)
         s.model_unavailable.connect(self._on_model_unavailable)
+        s.cached.connect(self._on_cached)
+        s.cache_missed.connect(self._on_cache_missed)
 
     # --- opening ---------------------------------------------------------------------------
     def open_paths(self, paths) -> list[Case]:
@@ -147,6 +150,10 @@ class CaseSession(SessionSaving, QObject):
             return
         self.leave_current()
         self.current = None if case is None else OnScreen(case, self.loader.request_image(case.path))
+        if self.current is not None:  # read a cached result alongside the photo's decoding
+            job = self.service.find_cached(case.path, self.settings.analysis_settings(),
+                                           region=case.region)
+            self.current.cache_lookup = None if job is None else job.job_id
         self.case_shown.emit(self.current)
 
     def leave_current(self) -> None:
@@ -181,8 +188,38 @@ class CaseSession(SessionSaving, QObject):
         if bundle.reference_error:
             self.message.emit(f"Reference mask ignored: {bundle.reference_error}", "warning", None)
         self.photo_ready.emit(cur)
-        if not self._analyse(case, foreground=True, rgb=bundle.image.rgb):
+        self._show_or_analyse(cur)
+
+    def _show_or_analyse(self, cur: OnScreen) -> None:
+        """The photo is in: show the cached result, or wait for the cache's answer, or queue
+        the analysis (the case on screen first)."""
+        if cur.cache_lookup is not None:
+            return  # _on_cached / _on_cache_missed come back here
+        if cur.outcome is not None:
+            self._make_editor(cur)  # found in the cache before the photo was decoded
+        elif not self._analyse(cur.case, foreground=True, rgb=cur.bundle.image.rgb):
             self._make_editor(cur)  # no model: the mask can still be drawn by hand
+
+    def _on_cached(self, outcome: AnalysisOutcome) -> None:
+        cur = self.current
+        if cur is None or cur.cache_lookup != outcome.job.job_id:
+            return
+        cur.cache_lookup = None
+        if outcome.job.region != cur.case.region:  # the saved box differs: analyse that
+            if cur.bundle is not None:
+                self._show_or_analyse(cur)
+            return
+        self._on_analysis_finished(outcome)  # the list's figures; the mask if the photo is in
+        if cur.bundle is None:
+            cur.outcome = outcome  # shown as soon as the photo is decoded
+
+    def _on_cache_missed(self, job) -> None:
+        cur = self.current
+        if cur is None or cur.cache_lookup != job.job_id:
+            return
+        cur.cache_lookup = None
+        if cur.bundle is not None:
+            self._show_or_analyse(cur)
 
     def _on_image_failed(self, request_id: int, path: Path, message: str) -> None:
         case = self.cases.find(path)
