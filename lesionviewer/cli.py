@@ -33,6 +33,8 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="commands: " + ", ".join([*COMMANDS, *(f"train {c}" for c in TRAIN_COMMANDS)]),
     )
     p.add_argument("--version", action="version", version=f"lesionviewer {__version__}")
+    p.add_argument("--selftest", action="store_true",
+                   help="check this installation (model, sample analysis, window) and exit")
     return p
 
 
@@ -41,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help", "--version"):
         _top_parser().parse_args(argv)
         return 0
+    if argv and argv[0] == "--selftest":  # for IT after an install: see lesionviewer/selftest.py
+        from lesionviewer import selftest
+
+        parser = argparse.ArgumentParser(prog="lesionviewer --selftest", description=selftest.__doc__.splitlines()[0])
+        selftest.add_arguments(parser)
+        return selftest.run(parser.parse_args(argv[1:]))
     command = argv.pop(0) if argv and argv[0] in (*COMMANDS, "train") else "gui"
     if command == "train":
         if not argv or argv[0] not in TRAIN_COMMANDS:

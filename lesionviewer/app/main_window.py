@@ -13,11 +13,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QUndoGroup
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QVBoxLayout,
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QVBoxLayout,
                                QWidget)
 
-from lesionviewer import __version__
 from lesionviewer.app import preferences
+from lesionviewer.app.about import AboutDialog, about_html, app_icon
 from lesionviewer.app.actions import build_actions, keep_window_shortcuts
 from lesionviewer.app.canvas import ImageCanvas
 from lesionviewer.app.case import CaseStatus
@@ -43,7 +43,9 @@ class MainWindow(WindowTasks, QMainWindow):
                  model_dir: str | None = None, device: str = "auto"):
         super().__init__()
         self.setWindowTitle("lesionviewer")
+        self.setWindowIcon(app_icon())
         self.settings, self.dirs = settings, dirs
+        self._model_info = None  # the loaded model's ModelInfo, for the About dialog
         self.recent = preferences.RecentPaths(dirs.config)
         self.session = CaseSession(settings, dirs, model_dir, self)
         self.undo_group = QUndoGroup(self)
@@ -254,6 +256,7 @@ class MainWindow(WindowTasks, QMainWindow):
                                           custom=cur.case.threshold is not None)
 
     def _on_model_ready(self, info) -> None:
+        self._model_info = info
         gc.freeze()  # the model's objects are long-lived too (see __init__)
         self._show_threshold()
         self.banner.set_text(None)
@@ -362,10 +365,6 @@ class MainWindow(WindowTasks, QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.dirs.log)))
 
     def about(self) -> None:
-        QMessageBox.about(self, "About lesionviewer", (
-            f"<b>lesionviewer {__version__}</b><p>Skin-lesion segmentation with a diffusion "
-            "model, uncertainty maps and mask correction.</p><p><b>Decision support, not a "
-            "diagnosis.</b> The malignancy probability and masks come from a model and can be "
-            "wrong; they do not replace a clinician's examination.</p>"
-            f"<p>Settings: {self.dirs.config}<br>Cache: {self.dirs.cache}<br>"
-            f"Log: {self.dirs.log}</p>"))
+        info = self._model_info
+        AboutDialog(self, about_html(info and info.name, info and info.model_id,
+                                     info and info.device, self.dirs)).exec()

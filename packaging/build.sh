@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Build the one-folder lesionviewer bundle from a clean checkout, trim it, self-test it
+# offscreen and under Xvfb, pack it for Linux, and print sizes and times.
+#
+#   bash packaging/build.sh [--worktree] [--fresh-venv] [--no-archive] [--screenshot PNG]
+#
+# --worktree      build the working tree as it is (default: `git archive HEAD`, i.e. exactly
+#                 what is committed, into build/src)
+# --fresh-venv    recreate the build venv (default: reuse build/venv when it exists)
+# --no-archive    skip the .tar.gz/.tar.zst
+# --screenshot P  open the sample case in the bundled app under Xvfb and save the screen to P
+#
+# Environment: PYTHON (python3.11), BUILD_VENV (build/venv), TORCH_SPEC (torch==2.13.0, the
+# CPU wheel), TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 for a CUDA bundle;
+# see docs/installer.md), SKIP_TORCH=1 (keep the torch already in BUILD_VENV).
+# Outputs: dist/lesionviewer/ (the bundle), dist/lesionviewer-<version>-linux-<arch>.tar.{zst,gz},
+# build/bundle-report.txt (the summary printed at the end). Budgets: issue #8 / README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+PYTHON=${PYTHON:-python3.11}
+BUILD_VENV=${BUILD_VENV:-$REPO/build/venv}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+WORKTREE=0 FRESH=0 ARCHIVE=1 SCREENSHOT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --worktree) WORKTREE=1 ;;
+    --fresh-venv) FRESH=1 ;;
+    --no-archive) ARCHIVE=0 ;;
+    --screenshot) SCREENSHOT=$(realpath -m "$2"); shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+REPORT=$REPO/build/bundle-report.txt
+mkdir -p build dist
+: > "$REPORT"
+note() { echo "$*" | tee -a "$REPORT"; }
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$(now)"; }
+mb() { du -sb "$1" | awk '{printf "%.0f MB", $1 / 1e6}'; }
+T_ALL=$(now)
+
+# 1. The source: what is committed, so stray local edits never ship.
+if [ "$WORKTREE" = 1 ]; then
+  SRC=$REPO
+else
+  SRC=$REPO/build/src
+  rm -rf "$SRC" && mkdir -p "$SRC"
+  git -C "$REPO" archive HEAD | tar -x -C "$SRC"
+  note "source: git $(git -C "$REPO" rev-parse --short HEAD) exported to build/src"
+fi
+
+# 2. The build venv, apart from any development venv.
+T=$(now)
+if [ "$FRESH" = 1 ] || [ ! -x "$BUILD_VENV/bin/python" ]; then
+  rm -rf "$BUILD_VENV"
+  "$PYTHON" -m venv "$BUILD_VENV"
+  "$BUILD_VENV/bin/pip" install -q --upgrade pip
+fi
+if [ "${SKIP_TORCH:-0}" != 1 ]; then
+  "$BUILD_VENV/bin/pip" install -q "$TORCH_SPEC" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+fi
+"$BUILD_VENV/bin/pip" install -q --force-reinstall --no-deps "$SRC"
+"$BUILD_VENV/bin/pip" install -q "$SRC" "pyinstaller==6.*"
+note "build venv: $("$BUILD_VENV/bin/python" -c 'import torch, PyInstaller, PySide6; print(f"torch {torch.__version__}, PyInstaller {PyInstaller.__version__}, PySide6 {PySide6.__version__}")') ($(since "$T") s)"
+
+# 3. PyInstaller, one folder.
+T=$(now)
+rm -rf dist/lesionviewer
+(cd "$SRC" && "$BUILD_VENV/bin/pyinstaller" --noconfirm --log-level WARN \
+   --distpath "$REPO/dist" --workpath "$REPO/build/pyinstaller" packaging/lesionviewer.spec)
+BUNDLE=$REPO/dist/lesionviewer
+INTERNAL=$BUNDLE/_internal
+note "pyinstaller: $(since "$T") s, plain bundle $(mb "$BUNDLE")"
+
+# 4. Trim what a clinical workstation never runs.
+T=$(now)
+rm -rf "$INTERNAL"/torch/test "$INTERNAL"/torch/include "$INTERNAL"/torch/share/cmake \
+       "$INTERNAL"/torch/utils/benchmark "$INTERNAL"/torch/_inductor/codegen/*.h \
+       "$INTERNAL"/PySide6/Qt/translations "$INTERNAL"/PySide6/translations
+QT_PLUGINS=$INTERNAL/PySide6/Qt/plugins
+if [ -d "$QT_PLUGINS/platforms" ]; then  # keep X11, Wayland and offscreen (the self-test)
+  find "$QT_PLUGINS/platforms" -type f ! -name 'libqxcb.so' ! -name 'libqoffscreen.so' \
+       ! -name 'libqwayland*.so' -delete
+fi
+find "$INTERNAL" -name '*.a' -delete
+# Strip debug symbols from torch's own big libraries only (strip=True on everything breaks
+# numpy's OpenBLAS); torch_shm_manager stays, DataLoader workers need it.
+if command -v strip >/dev/null; then
+  find "$INTERNAL/torch/lib" -maxdepth 1 -name 'lib*.so*' -size +5M -exec strip --strip-debug {} +
+fi
+test -x "$INTERNAL/torch/bin/torch_shm_manager" || { echo "torch_shm_manager missing" >&2; exit 1; }
+cp "$SRC"/packaging/linux/install.sh "$SRC"/packaging/linux/uninstall.sh "$BUNDLE"/
+cp "$SRC"/packaging/linux/INSTALL.txt "$BUNDLE"/
+UNPACKED=$(du -sb "$BUNDLE" | awk '{print $1}')
+note "trimmed: $(mb "$BUNDLE") unpacked ($(since "$T") s); budget 800 MB"
+
+# 5. The bundle's self-test: offscreen, with no network, as a fresh user.
+RUN_NO=0
+selftest() {  # $1 = label, rest = NAME=VALUE settings; a fresh HOME, no inherited Qt settings
+  local label=$1; shift
+  RUN_NO=$((RUN_NO + 1))
+  local log=build/selftest-$RUN_NO.log home t
+  home=$(mktemp -d)
+  t=$(now)
+  local run=(env -u LESIONVIEWER_MODEL -u PYTHONPATH -u QT_QPA_PLATFORM -u DISPLAY -u WAYLAND_DISPLAY
+             HOME="$home" XDG_CONFIG_HOME="$home/.config" "$@" "$BUNDLE/lesionviewer" --selftest)
+  if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then run=(unshare -n "${run[@]}"); label="$label, no network"; fi
+  if ! "${run[@]}" > "$log" 2>&1; then
+    cat "$log" >&2; echo "self-test ($label) FAILED" >&2; exit 1
+  fi
+  note "self-test ($label): $(since "$t") s wall; $(grep -E '^window:' "$log" | sed 's/^window: //')"
+  grep -E '^(model|device|sample|OK)' "$log" | sed 's/^/    /' | tee -a "$REPORT"
+  rm -rf "$home"
+}
+selftest "offscreen, first start" QT_QPA_PLATFORM=offscreen
+selftest "offscreen, second start" QT_QPA_PLATFORM=offscreen
+
+XVFB_PID=""
+cleanup() { [ -n "$XVFB_PID" ] && kill "$XVFB_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+if command -v Xvfb >/dev/null; then
+  DISPLAY_NO=:$((90 + RANDOM % 9))
+  Xvfb "$DISPLAY_NO" -screen 0 1600x1000x24 -nolisten tcp >/dev/null 2>&1 &
+  XVFB_PID=$!
+  sleep 2
+  selftest "Xvfb $DISPLAY_NO" DISPLAY="$DISPLAY_NO"
+  if [ -n "$SCREENSHOT" ]; then
+    home=$(mktemp -d)
+    cp "$SRC"/resources/sample/*.jpg "$SRC"/resources/sample/*_mask.png "$home"/
+    env -u QT_QPA_PLATFORM HOME="$home" DISPLAY="$DISPLAY_NO" "$BUNDLE/lesionviewer" "$home/ISIC_0000068.jpg" \
+      > build/screenshot-app.log 2>&1 &
+    APP_PID=$!
+    sleep "${SCREENSHOT_WAIT:-40}"
+    if command -v import >/dev/null; then
+      DISPLAY=$DISPLAY_NO import -window root "$SCREENSHOT"
+    else
+      DISPLAY=$DISPLAY_NO xwd -root -silent | convert xwd:- "$SCREENSHOT"
+    fi
+    kill "$APP_PID" 2>/dev/null || true; wait "$APP_PID" 2>/dev/null || true
+    rm -rf "$home"
+    note "screenshot of the bundled app: $SCREENSHOT"
+  fi
+  kill "$XVFB_PID"; XVFB_PID=""
+else
+  note "self-test under Xvfb: SKIPPED (no Xvfb; apt-get install xvfb, see docs/installer.md)"
+fi
+
+# 6. Linux archives of the folder (the install scripts are inside it).
+if [ "$ARCHIVE" = 1 ]; then
+  VERSION=$("$BUILD_VENV/bin/python" -c 'import lesionviewer; print(lesionviewer.__version__)')
+  FLAVOUR=$("$BUILD_VENV/bin/python" -c 'import torch; print("cuda" + torch.version.cuda.replace(".", "") if torch.version.cuda else "cpu")')
+  NAME=lesionviewer-$VERSION-linux-$(uname -m)-$FLAVOUR
+  rm -f dist/"$NAME".tar.*
+  T=$(now)
+  tar -C dist -cf - lesionviewer | gzip -6 > dist/"$NAME".tar.gz
+  note "dist/$NAME.tar.gz: $(mb dist/"$NAME".tar.gz) ($(since "$T") s); budget 300 MB"
+  if command -v zstd >/dev/null; then
+    T=$(now)
+    tar -C dist -cf - lesionviewer | zstd -q -T0 -15 --long=27 -o dist/"$NAME".tar.zst
+    note "dist/$NAME.tar.zst: $(mb dist/"$NAME".tar.zst) ($(since "$T") s); budget 300 MB"
+  fi
+fi
+
+note "total: $(since "$T_ALL") s on $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "summary written to build/bundle-report.txt"
+[ "$UNPACKED" -le 800000000 ] || { echo "over budget: the bundle is more than 800 MB unpacked" >&2; exit 1; }
