@@ -127,6 +127,7 @@ def main() -> int:
          and window.session.current.case.name == ood_photo.name
          and window.session.current.analysis is not None and window.view.editor is not None)
     spin(1.0)
+    window.case_list.select_case(window.session.current.case)  # its row, withheld, in view
     a = window.session.current.analysis
     print(f"{ood_photo.name}: ood={a.ood} ood_score={a.ood_score} "
           f"malignancy_withheld={a.malignancy_withheld!r}"
