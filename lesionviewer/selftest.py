@@ -218,7 +218,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model folder (default: the one the app uses)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--no-window", action="store_true", help="skip the Qt window check")
+    p.add_argument("--offscreen", action="store_true",
+                   help="draw the window off screen (installers; servers without a display)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     return run_selftest(args.model, args.device, window=not args.no_window)
