@@ -85,9 +85,12 @@ def sample_logits(head: MalignancyHead, samples: Sequence[SampleLike],
     return np.array(logits, np.float64)
 
 
-def readout(head: MalignancyHead | None, samples: Sequence[SampleLike]) -> Readout:
+def readout(head: MalignancyHead | None, samples: Sequence[SampleLike], lesion: np.ndarray | None = None) -> Readout:
+    """lesion: HxW 0..1 map (any size, the photo's frame) to pool every sample's features under,
+    e.g. the consensus; None: each sample's own mask."""
     have_features = bool(samples) and all(s.features is not None for s in samples)
-    logits = sample_logits(head, samples) if head is not None and have_features else None
+    masks = None if lesion is None else [lesion] * len(samples)
+    logits = sample_logits(head, samples, masks) if head is not None and have_features else None
     moments = ood.feature_moments(torch.cat([s.features for s in samples])) if have_features else None
     errors = [getattr(s, "denoising_error", None) for s in samples]
     errors = np.array(errors, np.float64) if errors and all(e is not None for e in errors) else None
@@ -95,10 +98,13 @@ def readout(head: MalignancyHead | None, samples: Sequence[SampleLike]) -> Reado
 
 
 def assess(config: dict[str, Any], head: MalignancyHead | None, samples: Sequence[SampleLike],
-           timesteps: Sequence[int], ged: float) -> Trust:
+           timesteps: Sequence[int], ged: float, lesion: np.ndarray | None = None) -> Trust:
     """The trust fields of one analysis. ``config``: the model's config (its optional
-    ``malignancy_calibration`` and ``ood`` sections); ``ged``: the analysis's GED."""
-    r = readout(head, samples)
+    ``malignancy_calibration`` and ``ood`` sections); ``ged``: the analysis's GED; ``lesion``:
+    the consensus (HxW, 0..1) the head pools every sample's features under: the outline the
+    user sees, closer to the expert's than any one sample's (on `val` pooling under it ranked
+    malignancy better than each sample's own mask)."""
+    r = readout(head, samples, lesion)
     params = ood_params_of(config)
     score = flagged = None
     if params is not None and r.moments is not None and r.errors is not None:

@@ -53,29 +53,45 @@ def timesteps_of(analyzer: Analyzer, settings: AnalysisSettings | None = None) -
     return timesteps_for(s.samples, s.timestep_range)
 
 
-def readouts(analyzer: Analyzer, photos: list[np.ndarray], *, seed: int = 0,
-             settings: AnalysisSettings | None = None) -> list[trust.Readout]:
-    """The trust read-outs of whole photos (HxWx3 uint8 RGB) exactly as ``analyze`` makes them."""
-    return [r for r, _ in _readouts(analyzer, photos, None, seed, settings)]
-
-
-@torch.inference_mode()
-def _readouts(analyzer: Analyzer, photos, masks, seed: int, settings: AnalysisSettings | None):
-    """(read-out, per-sample logits pooled under the expert outline or None) per photo."""
+def _samples(analyzer: Analyzer, photo: np.ndarray, seed: int, settings: AnalysisSettings | None = None):
+    """The Analyzer's samples of a whole photo (its one batched forward pass)."""
     s = analyzer.resolve(settings)
-    timesteps = timesteps_for(s.samples, s.timestep_range)
     size = analyzer.working_size
+    small = cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
+    with torch.inference_mode():
+        return analyzer._sample_probabilities(small, timesteps_for(s.samples, s.timestep_range), s.method, seed)
+
+
+def readouts(analyzer: Analyzer, photos: list[np.ndarray], lesions: list[np.ndarray | None] | None = None, *,
+             seed: int = 0, settings: AnalysisSettings | None = None) -> list[trust.Readout]:
+    """The trust read-outs of whole photos (HxWx3 uint8 RGB) exactly as ``analyze`` makes them.
+    lesions: per photo, the HxW 0..1 outline the head pools under (``analyze`` uses its
+    consensus), or None for each sample's own mask."""
     out = []
     for i, photo in enumerate(photos):
-        small = cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
-        samples = analyzer._sample_probabilities(small, timesteps, s.method, seed)
-        r = trust.readout(analyzer.model.malignancy, samples)
-        mask, expert = (None if masks is None else masks[i]), None
-        if mask is not None and r.logits is not None:
-            outline = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-            expert = trust.sample_logits(analyzer.model.malignancy, samples, [outline] * len(samples))
-        out.append((r, expert))
+        lesion = None if lesions is None or lesions[i] is None else np.asarray(lesions[i], np.float32)
+        with torch.inference_mode():
+            out.append(trust.readout(analyzer.model.malignancy, _samples(analyzer, photo, seed, settings), lesion))
     return out
+
+
+def case_readout(analyzer: Analyzer, photo: np.ndarray, reference: np.ndarray, seed: int = 0):
+    """(analysis, shipped read-out, alternative mean logits (2,) or None) of one case: the figure
+    as ``analyze`` gives it (pooled under its consensus), and the same lesion seen two other
+    ways: the photo mirrored (under the mirrored consensus) and pooled under the expert's
+    outline (HxW bool ``reference``)."""
+    analysis = analyzer.analyze(photo, seed=seed)
+    consensus = analysis.consensus_probability
+    head = analyzer.model.malignancy
+    samples = _samples(analyzer, photo, seed)
+    with torch.inference_mode():
+        shipped = trust.readout(head, samples, consensus)
+        if shipped.logits is None:
+            return analysis, shipped, None
+        expert = trust.readout(head, samples, reference.astype(np.float32))
+    mirrored = readouts(analyzer, [np.ascontiguousarray(photo[:, ::-1])], [np.ascontiguousarray(consensus[:, ::-1])],
+                        seed=seed)[0]
+    return analysis, shipped, np.array([mirrored.logits.mean(), expert.logits.mean()])
 
 
 def calibration_readouts(analyzer: Analyzer, cases: list[CaseRecord], seed: int = 0) -> dict[str, np.ndarray]:
@@ -84,11 +100,9 @@ def calibration_readouts(analyzer: Analyzer, cases: list[CaseRecord], seed: int 
     rows: dict[str, list] = {k: [] for k in ("logits", "alternatives", "moments", "errors", "ged", "iou", "label")}
     for case in cases:
         photo, reference = read_rgb(case.image_path), read_mask(case.mask_path)
-        analysis = analyzer.analyze(photo, seed=seed)
-        shipped, expert = _readouts(analyzer, [photo], [reference], seed, None)[0]
-        mirrored = readouts(analyzer, [np.ascontiguousarray(photo[:, ::-1])], seed=seed)[0]
+        analysis, shipped, alternatives = case_readout(analyzer, photo, reference, seed)
         rows["logits"].append(shipped.logits)
-        rows["alternatives"].append([mirrored.logits.mean(), expert.mean()])
+        rows["alternatives"].append(alternatives)
         rows["moments"].append(shipped.moments)
         rows["errors"].append(shipped.errors)
         rows["ged"].append(analysis.ged)

@@ -48,11 +48,12 @@ def _size_baseline(context, reported: list) -> np.ndarray | None:
     return 1 / (1 + np.exp(-z))
 
 
-def _mirrored_coverage(context, rows: list) -> float | None:
-    """Share of cases whose figure for the mirrored photo lies inside the range shipped for it."""
+def _range_coverage(context, rows: list) -> float | None:
+    """Share of cases whose figures for the same lesion seen two other ways (the photo mirrored,
+    the expert's outline) both lie inside the range shipped for the photo."""
     from lesionviewer.engine import trust
-    from lesionviewer.io.images import load_image
-    from lesionviewer.training.trust_calibrate import readouts
+    from lesionviewer.io.images import load_image, load_mask
+    from lesionviewer.training.trust_calibrate import case_readout
 
     calibration = trust.calibration_of(context.analyzer.model.config)
     if calibration is None or not rows:
@@ -60,10 +61,11 @@ def _mirrored_coverage(context, rows: list) -> float | None:
     inside = []
     for r in rows:
         photo = load_image(r.case.image_path).rgb
-        mirrored = readouts(context.analyzer, [np.ascontiguousarray(photo[:, ::-1])], seed=context.args.seed)[0]
-        p = 1 / (1 + np.exp(-(calibration.slope * mirrored.logits.mean() + calibration.intercept)))
+        reference = load_mask(r.case.mask_path, shape=photo.shape[:2])
+        _, _, alternatives = case_readout(context.analyzer, photo, reference, seed=context.args.seed)
+        p = 1 / (1 + np.exp(-(calibration.slope * alternatives + calibration.intercept)))
         lo, hi = r.summary["malignancy_range"]
-        inside.append(lo - 1e-9 <= p <= hi + 1e-9)
+        inside.append(bool(np.all((lo - 1e-9 <= p) & (p <= hi + 1e-9))))
     return float(np.mean(inside))
 
 
@@ -81,7 +83,7 @@ def malignancy_section(context) -> ReportSection | None:
     rows: dict[str, dict[str, Any]] = {}
     model = _figures(p, y)
     model["range_width"] = float(np.nanmean(ranges[:, 1] - ranges[:, 0]))
-    model["range_coverage"] = _mirrored_coverage(context, labelled)
+    model["range_coverage"] = _range_coverage(context, labelled)
     model["withheld"] = float(1 - shown.mean())
     rows["model, every case"] = model
     rows["model, figure shown"] = _figures(p[shown], y[shown])
@@ -98,8 +100,9 @@ def malignancy_section(context) -> ReportSection | None:
         f"Measured on the {half} (cases with a known diagnosis); every fit (Platt scaling, the range, "
         "the GED cut-off, the size baseline, the prior) used the calibration half only.",
         "ECE: 10 equal-width bins. Sensitivity at the highest threshold keeping specificity >= 90 %.",
-        "range_coverage: share of cases whose figure for the mirrored photo lies inside the range "
-        "shipped for the photo (nominal coverage: the model's malignancy_calibration.coverage).",
+        "range_coverage: share of cases whose figures for the same lesion seen two other ways (the photo "
+        "mirrored; pooled under the expert's outline) both lie inside the range shipped for the photo "
+        "(nominal: the model's malignancy_calibration.coverage, a split-conformal guarantee).",
         "withheld: share of cases whose figure is replaced by a reason (mask GED above the fitted "
         "cut-off, or an out-of-distribution photo).",
         f"Targets: AUROC >= {TARGETS['malignancy_auroc']}, ECE <= {TARGETS['malignancy_ece']}.",
