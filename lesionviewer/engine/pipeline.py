@@ -187,7 +187,7 @@ class Analyzer:
         skin = estimate_skin_tone(crf_image, small_consensus >= 0.5)
         ged = U.ged(np.stack([cv2.resize(m.astype(np.uint8), (crf_w, crf_h), interpolation=cv2.INTER_NEAREST)
                               for m in masks_crop]).astype(bool))
-        verdict = assess(self.model.config, self.model.malignancy, samples, timesteps, ged)
+        verdict = assess(self.model.config, self.model.malignancy, samples, timesteps, ged, small_consensus)
         timings["summarise"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - started
         if progress is not None:
