@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
@@ -48,6 +49,7 @@ class ScaledImageItem(QGraphicsObject):
         self._source: Source | None = None
         self._colours: list[int] = [0, 0xFFFFFFFF]
         self._crop_key, self._crop_image = None, None  # the last full-resolution crop drawn
+        self._levels: list[tuple[np.ndarray, QImage]] = []  # smooth items: halved copies
         self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)  # exposedRect is set
 
     # --- content ---------------------------------------------------------------------------
@@ -68,6 +70,7 @@ class ScaledImageItem(QGraphicsObject):
         self._crop_key, self._crop_image = None, None
         if pixels is None:
             self._full = self._buffer = self._qimage = self._source = None
+            self._levels = []
             self.update()
             return
         h, w = pixels.shape[:2]
@@ -75,6 +78,12 @@ class ScaledImageItem(QGraphicsObject):
         self._source = source
         self._buffer = _aligned(pixels)
         self._qimage = self._wrap(self._buffer, w, h)
+        self._levels = [(self._buffer, self._qimage)]
+        while self._smooth and min(h, w) >= 256:  # halves, so a smooth draw never shrinks >2x
+            h, w = h // 2, w // 2
+            pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
+            buffer = _aligned(pixels)
+            self._levels.append((buffer, self._wrap(buffer, w, h)))
         self.update()
 
     def _wrap(self, buffer: np.ndarray, w: int, h: int) -> QImage:
@@ -114,7 +123,19 @@ class ScaledImageItem(QGraphicsObject):
             y0, y1, x0, x1 = crop
             painter.drawImage(QRectF(x0, y0, x1 - x0, y1 - y0), self._crop(crop))
             return
-        painter.drawImage(self.boundingRect(), self._qimage)
+        painter.drawImage(self.boundingRect(), self._level_for(painter))
+
+    def _level_for(self, painter: QPainter) -> QImage:
+        """The smallest copy with at least one pixel per screen pixel: scaling a 2048 px copy
+        down smoothly to a 700 px view took ~40 ms per paint."""
+        zoom = abs(painter.worldTransform().m11()) or 1.0  # screen pixels per image pixel
+        full_w = self._full[1]
+        chosen = self._qimage
+        for _, image in self._levels:
+            if image.width() < zoom * full_w:
+                break
+            chosen = image
+        return chosen
 
     def _visible_crop(self, painter: QPainter, option) -> tuple[int, int, int, int] | None:
         """The full-resolution box to draw instead of the display copy, or None."""

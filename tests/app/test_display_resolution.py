@@ -108,3 +108,25 @@ def test_a_12_mp_case_is_shown_from_display_copies_and_edited_at_full_size(
     for item in (window.canvas.photo, window.view.items["variance"], window.view.items["mask"]):
         assert item.display_shape() == small_side
         assert item.boundingRect() == QRectF(0, 0, 4000, 3000)
+
+
+def test_a_smooth_photo_is_drawn_from_the_copy_nearest_the_screen_size(qtbot):
+    from lesionviewer.app.scaled_items import ScaledPhoto
+
+    rgb = np.full((1536, 2048, 3), 90, np.uint8)
+    item = ScaledPhoto()
+    item.set_display(rgb, (6000, 8000))
+    widths = [image.width() for _, image in item._levels]
+    assert widths == [2048, 1024, 512, 256]
+
+    class Painter:  # what _level_for reads: the view's scale
+        def __init__(self, zoom):
+            from PySide6.QtGui import QTransform
+            self._t = QTransform.fromScale(zoom, zoom)
+
+        def worldTransform(self):
+            return self._t
+
+    assert item._level_for(Painter(700 / 8000)).width() == 1024  # 700 px on screen
+    assert item._level_for(Painter(0.2)).width() == 2048
+    assert item._level_for(Painter(200 / 8000)).width() == 256
