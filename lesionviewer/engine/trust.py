@@ -32,6 +32,12 @@ class Readout:
     logits: np.ndarray | None  # (n,) malignancy head logit per sample; None without a head
     moments: np.ndarray | None  # (2C,) feature moments; None without probe features
     errors: np.ndarray | None  # (n,) denoising error per sample; None when not measured
+    lesion: np.ndarray | None = None  # (2C,) mean and spread inside the outline, averaged over samples
+
+    def statistics(self) -> dict[str, np.ndarray | None]:
+        """The OOD score's statistics (engine.ood.STATISTICS)."""
+        log_errors = None if self.errors is None else np.log(np.maximum(self.errors, 1e-12))
+        return {"moments": self.moments, "lesion": self.lesion, "log_errors": log_errors}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,30 +77,36 @@ def ood_params_of(config: dict[str, Any]) -> ood.OODParams | None:
     return _section(config, "ood", ood.OODParams.from_dict)
 
 
-def sample_logits(head: MalignancyHead, samples: Sequence[SampleLike],
-                  lesion_masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
-    """(n,) head logit per sample: the sample's features pooled under its own mask (its
-    probability >= 0.5 at the feature grid), or under ``lesion_masks`` (S x S, 0..1) if given."""
-    logits = []
+def pooled_features(samples: Sequence[SampleLike], lesion_masks: Sequence[np.ndarray] | None = None) -> torch.Tensor:
+    """(n, 2C+1) per sample: its features pooled (MalignancyHead.pool) under its own mask (its
+    probability >= 0.5 at the feature grid), or under ``lesion_masks`` (HxW, 0..1) if given."""
+    pooled = []
     for i, sample in enumerate(samples):
         f = sample.features
         source = sample.probability if lesion_masks is None else np.asarray(lesion_masks[i], np.float32)
         lesion = cv2.resize(source, f.shape[-2:][::-1], interpolation=cv2.INTER_AREA) >= 0.5
-        pooled = MalignancyHead.pool(f, torch.from_numpy(lesion)[None].to(f.device))
-        logits.append(float(head.logit(pooled)[0]))
-    return np.array(logits, np.float64)
+        pooled.append(MalignancyHead.pool(f, torch.from_numpy(lesion)[None].to(f.device)))
+    return torch.cat(pooled)
+
+
+def sample_logits(head: MalignancyHead, samples: Sequence[SampleLike],
+                  lesion_masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """(n,) head logit per sample, pooled as :func:`pooled_features`."""
+    return head.logit(pooled_features(samples, lesion_masks)).double().cpu().numpy()
 
 
 def readout(head: MalignancyHead | None, samples: Sequence[SampleLike], lesion: np.ndarray | None = None) -> Readout:
     """lesion: HxW 0..1 map (any size, the photo's frame) to pool every sample's features under,
     e.g. the consensus; None: each sample's own mask."""
     have_features = bool(samples) and all(s.features is not None for s in samples)
-    masks = None if lesion is None else [lesion] * len(samples)
-    logits = sample_logits(head, samples, masks) if head is not None and have_features else None
-    moments = ood.feature_moments(torch.cat([s.features for s in samples])) if have_features else None
     errors = [getattr(s, "denoising_error", None) for s in samples]
     errors = np.array(errors, np.float64) if errors and all(e is not None for e in errors) else None
-    return Readout(logits, moments, errors)
+    if not have_features:
+        return Readout(None, None, errors)
+    pooled = pooled_features(samples, None if lesion is None else [lesion] * len(samples))
+    logits = None if head is None else head.logit(pooled).double().cpu().numpy()
+    moments = ood.feature_moments(torch.cat([s.features for s in samples]))
+    return Readout(logits, moments, errors, pooled[:, :-1].mean(dim=0).double().cpu().numpy())
 
 
 def assess(config: dict[str, Any], head: MalignancyHead | None, samples: Sequence[SampleLike],
@@ -107,8 +119,8 @@ def assess(config: dict[str, Any], head: MalignancyHead | None, samples: Sequenc
     r = readout(head, samples, lesion)
     params = ood_params_of(config)
     score = flagged = None
-    if params is not None and r.moments is not None and r.errors is not None:
-        score = ood.score(params, r.moments, timesteps, r.errors)
+    if params is not None and r.moments is not None:
+        score = ood.score(params, r.statistics(), timesteps)
         flagged = bool(score > params.cutoff) if math.isfinite(score) else True
     if r.logits is None:
         return Trust(None, None, None, score, flagged)

@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-photos", type=int, default=500, help="train photos for the OOD statistics")
     p.add_argument("--coverage", type=float, default=0.9, help="nominal coverage of the malignancy range")
     p.add_argument("--percentile", type=float, default=97.5, help="OOD cut-off: this percentile of val scores")
-    p.add_argument("--components", type=int, default=16, help="principal components of the OOD score")
+    p.add_argument("--components", type=int, default=16, help="principal components of each OOD term")
     p.add_argument("--limit", type=int, help="first N calibration cases only (tests)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
@@ -75,6 +75,14 @@ def readouts(analyzer: Analyzer, photos: list[np.ndarray], lesions: list[np.ndar
     return out
 
 
+def unrefined_readout(analyzer: Analyzer, photo: np.ndarray, seed: int = 0) -> trust.Readout:
+    """The read-out with the lesion pooled under the samples' mean probability (the consensus
+    before DenseCRF): the training photos' statistics without a CRF per photo."""
+    samples = _samples(analyzer, photo, seed)
+    with torch.inference_mode():
+        return trust.readout(analyzer.model.malignancy, samples, np.mean([s.probability for s in samples], axis=0))
+
+
 def case_readout(analyzer: Analyzer, photo: np.ndarray, reference: np.ndarray, seed: int = 0):
     """(analysis, shipped read-out, alternative mean logits (2,) or None) of one case: the figure
     as ``analyze`` gives it (pooled under its consensus), and the same lesion seen two other
@@ -95,20 +103,23 @@ def case_readout(analyzer: Analyzer, photo: np.ndarray, reference: np.ndarray, s
 
 
 def calibration_readouts(analyzer: Analyzer, cases: list[CaseRecord], seed: int = 0) -> dict[str, np.ndarray]:
-    """Per case: shipped per-sample logits (n, T), alternatives (n, 2), moments, errors, GED,
-    IoU of the analysis against the expert mask, and the label (-1 unknown)."""
-    rows: dict[str, list] = {k: [] for k in ("logits", "alternatives", "moments", "errors", "ged", "iou", "label")}
+    """Per case: shipped per-sample logits (n, T), alternatives (n, 2), GED, IoU of the
+    analysis against the expert mask, the label (-1 unknown); and "readouts" (the shipped
+    read-outs, for the OOD statistics)."""
+    rows: dict[str, list] = {k: [] for k in ("logits", "alternatives", "ged", "iou", "label")}
+    reads = []
     for case in cases:
         photo, reference = read_rgb(case.image_path), read_mask(case.mask_path)
         analysis, shipped, alternatives = case_readout(analyzer, photo, reference, seed)
         rows["logits"].append(shipped.logits)
         rows["alternatives"].append(alternatives)
-        rows["moments"].append(shipped.moments)
-        rows["errors"].append(shipped.errors)
+        reads.append(shipped)
         rows["ged"].append(analysis.ged)
         rows["iou"].append(metrics.iou(analysis.consensus_mask, reference))
         rows["label"].append(-1 if case.malignant is None else case.malignant)
-    return {k: np.asarray(v, np.float64) for k, v in rows.items()}
+    out = {k: np.asarray(v, np.float64) for k, v in rows.items()}
+    out["readouts"] = reads
+    return out
 
 
 def fit_trust(analyzer: Analyzer, data: str | Path, *, train_photos: int = 500, coverage: float = 0.9,
@@ -121,7 +132,7 @@ def fit_trust(analyzer: Analyzer, data: str | Path, *, train_photos: int = 500, 
     calibration = [c for c in calibration if c.mask_path is not None][:limit]
     train = read_cases(data, split="train")
     pick = np.sort(np.random.default_rng(seed).permutation(len(train))[: min(train_photos, len(train))])
-    train_reads = readouts(analyzer, [read_rgb(train[i].image_path) for i in pick], seed=seed)
+    train_reads = [unrefined_readout(analyzer, read_rgb(train[i].image_path), seed) for i in pick]
     cal = calibration_readouts(analyzer, calibration, seed=seed)
     ged_cutoff = F.fit_ged_cutoff(cal["ged"], cal["iou"])
     known = cal["label"] >= 0
@@ -130,9 +141,8 @@ def fit_trust(analyzer: Analyzer, data: str | Path, *, train_photos: int = 500, 
         fitted = F.fit_malignancy(cal["logits"][known], cal["alternatives"][known], cal["label"][known],
                                   coverage=coverage, ged_cutoff=ged_cutoff)
         sections["malignancy_calibration"] = fitted.to_dict()
-    params = F.fit_ood(np.stack([r.moments for r in train_reads]), np.stack([r.errors for r in train_reads]),
-                       timesteps_of(analyzer), cal["moments"], cal["errors"], components=components,
-                       percentile=percentile)
+    params = F.fit_ood(F.stack_statistics(train_reads), timesteps_of(analyzer), F.stack_statistics(cal["readouts"]),
+                       components=components, percentile=percentile)
     sections["ood"] = params.to_dict()
     sections["trust_training"] = {
         "calibration_cases": int(len(calibration)), "calibration_labelled": int(known.sum()),

@@ -8,6 +8,7 @@ statistics on a sample of `train`); nothing here looks at the reporting half.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -98,30 +99,50 @@ def fit_ged_cutoff(ged: np.ndarray, iou: np.ndarray) -> float | None:
     return best
 
 
-def fit_ood(train_moments: np.ndarray, train_errors: np.ndarray, timesteps, calibration_moments: np.ndarray,
-            calibration_errors: np.ndarray, *, components: int = 16, percentile: float = 97.5) -> ood.OODParams:
-    """The out-of-distribution score's statistics from training photos (moments: (n, 2C);
-    errors: (n, T) at ``timesteps``), and its cut-off: the ``percentile`` of the score on the
-    calibration half (so about 100 - percentile % of in-distribution photos are flagged)."""
-    m = np.asarray(train_moments, np.float64)
-    center = m.mean(axis=0)
-    scale = np.maximum(m.std(axis=0), 1e-6)
-    z = (m - center) / scale
+def fit_term(statistic: str, train: np.ndarray, components: int) -> ood.GaussianTerm:
+    """A Gaussian on (n, d) training vectors: standardise, keep ``components`` principal axes,
+    and normalise by the term's median on the same vectors."""
+    x = np.asarray(train, np.float64)
+    center = x.mean(axis=0)
+    scale = np.maximum(x.std(axis=0), 1e-6)
+    z = (x - center) / scale
     _, sing, vt = np.linalg.svd(z, full_matrices=False)
-    k = min(components, len(sing))
-    variances = np.maximum(sing[:k] ** 2 / max(len(z) - 1, 1), 1e-9)
+    k = max(1, min(components, len(sing), z.shape[1]))
     axes = vt[:k]
-    residual = np.mean((z - (z @ axes.T) @ axes) ** 2, axis=1)
-    log_e = np.log(np.maximum(np.asarray(train_errors, np.float64), 1e-12))
-    params = ood.OODParams(
-        center=tuple(center), scale=tuple(scale), components=tuple(tuple(row) for row in axes),
-        variances=tuple(variances), residual_scale=float(max(residual.mean(), 1e-12)),
-        error_timesteps=tuple(int(t) for t in timesteps), error_log_mean=tuple(log_e.mean(axis=0)),
-        error_log_std=tuple(np.maximum(log_e.std(axis=0), 1e-6)), cutoff=0.0, percentile=percentile)
-    scores = ood_scores(params, calibration_moments, calibration_errors, timesteps)
-    return ood.OODParams(**{**params.__dict__, "cutoff": float(np.percentile(scores, percentile))})
+    variances = np.maximum(sing[:k] ** 2 / max(len(z) - 1, 1), 1e-9)
+    residual = np.mean((z - (z @ axes.T) @ axes) ** 2, axis=1).mean() if k < z.shape[1] else 1.0
+    term = ood.GaussianTerm(statistic, tuple(center), tuple(scale), tuple(tuple(row) for row in axes),
+                            tuple(variances), float(max(residual, 1e-12)), 1.0)
+    norm = float(np.median([term.term(v) for v in x]))
+    return dataclasses.replace(term, norm=max(norm, 1e-12))
 
 
-def ood_scores(params: ood.OODParams, moments: np.ndarray, errors: np.ndarray, timesteps) -> np.ndarray:
-    """The engine's score for each photo's (2C,) moments and (T,) errors."""
-    return np.array([ood.score(params, mo, timesteps, e) for mo, e in zip(moments, errors)])
+def fit_ood(train: dict[str, np.ndarray], timesteps, calibration: dict[str, np.ndarray], *,
+            components: dict[str, int] | int = 16, percentile: float = 97.5) -> ood.OODParams:
+    """The out-of-distribution score from training photos' statistics (name -> (n, d), see
+    engine.ood.STATISTICS) and its cut-off: the ``percentile`` of the score on the calibration
+    half's statistics (so about 100 - percentile % of in-distribution photos are flagged)."""
+    terms = []
+    for name in ood.STATISTICS:
+        if name in train and train[name] is not None:
+            k = components.get(name, 16) if isinstance(components, dict) else components
+            terms.append(fit_term(name, train[name], k))
+    params = ood.OODParams(tuple(terms), tuple(int(t) for t in timesteps), 0.0, percentile)
+    scores = ood_scores(params, calibration, timesteps)
+    return dataclasses.replace(params, cutoff=float(np.percentile(scores, percentile)))
+
+
+def ood_scores(params: ood.OODParams, statistics: dict[str, np.ndarray], timesteps) -> np.ndarray:
+    """The engine's score for each photo; statistics: name -> (n, d)."""
+    n = len(next(iter(statistics.values())))
+    return np.array([ood.score(params, {k: v[i] for k, v in statistics.items()}, timesteps) for i in range(n)])
+
+
+def stack_statistics(readouts) -> dict[str, np.ndarray]:
+    """name -> (n, d) from engine.trust.Readout objects (a statistic missing anywhere is left out)."""
+    out = {}
+    for name in ood.STATISTICS:
+        values = [r.statistics()[name] for r in readouts]
+        if values and all(v is not None for v in values):
+            out[name] = np.stack(values)
+    return out

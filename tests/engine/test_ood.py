@@ -3,6 +3,7 @@ section, and the Analyzer carrying ood_score / ood into analyze's JSON."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -36,34 +37,46 @@ def test_feature_moments_are_channel_mean_then_spread_averaged_over_samples():
 
 
 def _synthetic(n, shift=0.0, error_scale=1.0, seed=0, width=12):
+    """name -> (n, d) statistics of photos: correlated feature moments and lesion features,
+    and log denoising errors that fall with t."""
     rng = np.random.default_rng(seed)
-    mix = rng.normal(size=(width, width)) / 3 + np.eye(width)
+    mix = np.random.default_rng(99).normal(size=(width, width)) / 3 + np.eye(width)
     moments = rng.normal(size=(n, width)) @ mix + shift
+    lesion = rng.normal(size=(n, width)) @ mix.T
     errors = np.exp(rng.normal(np.log([0.04, 0.025, 0.018, 0.013]), 0.1, size=(n, 4))) * error_scale
-    return moments, errors
+    return {"moments": moments, "lesion": lesion, "log_errors": np.log(errors)}
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    train_m, train_e = _synthetic(400, seed=1)
-    cal_m, cal_e = _synthetic(200, seed=2)
-    return fit_ood(train_m, train_e, T, cal_m, cal_e, components=4, percentile=97.5), (cal_m, cal_e)
+    calibration = _synthetic(200, seed=2)
+    return fit_ood(_synthetic(400, seed=1), T, calibration, components=4, percentile=97.5), calibration
 
 
 def test_cut_off_flags_the_chosen_share_of_calibration_photos(fitted):
-    params, (cal_m, cal_e) = fitted
-    flagged = ood_scores(params, cal_m, cal_e, T) > params.cutoff
+    params, calibration = fitted
+    flagged = ood_scores(params, calibration, T) > params.cutoff
     assert flagged.mean() == pytest.approx(0.025, abs=0.006)
 
 
 def test_unlike_photos_score_above_the_cut_off(fitted):
     params, _ = fitted
-    ind_m, ind_e = _synthetic(100, seed=3)
-    shifted_m, shifted_e = _synthetic(100, shift=4.0, seed=4)  # other features
-    easy_m, easy_e = _synthetic(100, error_scale=0.3, seed=5)  # a blurred photo: noise too easy to predict
-    assert (ood_scores(params, ind_m, ind_e, T) > params.cutoff).mean() < 0.08
-    assert (ood_scores(params, shifted_m, shifted_e, T) > params.cutoff).mean() > 0.95
-    assert (ood_scores(params, easy_m, easy_e, T) > params.cutoff).mean() > 0.95
+    like = _synthetic(100, seed=3)
+    shifted = _synthetic(100, shift=4.0, seed=4)  # other features
+    easy = _synthetic(100, error_scale=0.3, seed=5)  # a blurred photo: noise too easy to predict
+    assert (ood_scores(params, like, T) > params.cutoff).mean() < 0.08
+    assert (ood_scores(params, shifted, T) > params.cutoff).mean() > 0.95
+    assert (ood_scores(params, easy, T) > params.cutoff).mean() > 0.95
+
+
+def test_a_missing_statistic_counts_its_typical_value(fitted):
+    params, calibration = fitted
+    one = {k: v[0] for k, v in calibration.items()}
+    without_errors = ood.score(params, {**one, "log_errors": None}, T)
+    other_steps = ood.score(params, one, (10, 20, 30, 40))
+    assert without_errors == pytest.approx(other_steps)
+    expected = sum(t.term(one[t.statistic]) for t in params.terms if t.statistic != "log_errors") + 1.0
+    assert without_errors == pytest.approx(expected)
 
 
 def test_params_survive_json_and_refuse_non_finite_numbers(fitted):
@@ -71,13 +84,13 @@ def test_params_survive_json_and_refuse_non_finite_numbers(fitted):
     back = ood.OODParams.from_dict(json.loads(json.dumps(params.to_dict())))
     assert back == params
     broken = params.to_dict()
-    broken["center"][0] = float("nan")
+    broken["terms"][0]["center"][0] = float("nan")
     with pytest.raises(ValueError, match="not finite"):
         ood.OODParams.from_dict(broken)
 
 
 def _with_ood_section(tiny_model_dir, enliven, cutoff):
-    """The lively tiny model with an ood section fitted on its own read-outs of two photos."""
+    """The lively tiny model with an ood section fitted on its own read-outs of six skin-like photos."""
     model = load_model(tiny_model_dir)
     enliven(model)
     analyzer = Analyzer(model, device="cpu")
@@ -86,12 +99,13 @@ def _with_ood_section(tiny_model_dir, enliven, cutoff):
     tones = [(205, 160, 140), (190, 150, 130), (215, 170, 150), (180, 135, 120), (200, 150, 150), (195, 165, 135)]
     photos = [np.clip(np.full((40, 40, 3), tone, np.float64) + np.random.default_rng(i).normal(0, 6, (40, 40, 3)),
                       0, 255).astype(np.uint8) for i, tone in enumerate(tones)]
-    r = readouts(analyzer, photos)
-    moments = np.stack([x.moments for x in r])
-    errors = np.stack([x.errors for x in r])
     from lesionviewer.training.trust_calibrate import timesteps_of
-    params = fit_ood(moments, errors, timesteps_of(analyzer), moments, errors, components=2)
-    params = ood.OODParams(**{**params.__dict__, "cutoff": cutoff})
+    from lesionviewer.training.trust_fit import stack_statistics
+
+    statistics = stack_statistics(readouts(analyzer, photos))
+    assert set(statistics) == set(ood.STATISTICS)
+    params = fit_ood(statistics, timesteps_of(analyzer), statistics, components=2)
+    params = dataclasses.replace(params, cutoff=cutoff)
     model.config = dict(model.config, ood=params.to_dict())
     return Analyzer(model, device="cpu")
 
