@@ -66,6 +66,7 @@ class CaseSession(SessionSaving, QObject):
         self._kept: OrderedDict[Path, MaskEditor] = OrderedDict()  # editors of cases just left
         self._failed_opens: list[str] = []
         self.background_paused = False  # the user cancelled: no folder analysis until "Analyse all"
+        self._cancelled_case: Case | None = None  # on screen at Cancel: not analysed until F5
         self._report_timer = QTimer(self, singleShot=True, interval=400)
         self._report_timer.timeout.connect(self._report_failed_opens)
         signals = self.loader.signals
@@ -149,6 +150,7 @@ class CaseSession(SessionSaving, QObject):
         if self.current is not None and self.current.case is case:
             return
         self.leave_current()
+        self._cancelled_case = None
         self.current = None if case is None else OnScreen(case, self.loader.request_image(case.path))
         if self.current is not None:  # read a cached result alongside the photo's decoding
             job = self.service.find_cached(case.path, self.settings.analysis_settings(),
@@ -309,6 +311,8 @@ class CaseSession(SessionSaving, QObject):
     def _analyse(self, case: Case, foreground: bool, rgb=None) -> bool:
         if not self.model_available or case.status == CaseStatus.ERROR and not foreground:
             return False
+        if foreground and case is self._cancelled_case:
+            return False  # its photo arrived after the user's Cancel
         job = self.service.submit(case.path, self.settings.analysis_settings(),
                                   region=case.region, rgb=rgb, foreground=foreground)
         if job is not self.service.running:  # else it is already being computed
@@ -320,6 +324,7 @@ class CaseSession(SessionSaving, QObject):
         cur = self.current
         if cur is None or cur.bundle is None:
             return False
+        self._cancelled_case = None
         return self._analyse(cur.case, True, cur.bundle.image.rgb)
 
     def _background_on(self) -> bool:
@@ -327,12 +332,18 @@ class CaseSession(SessionSaving, QObject):
 
     def cancel_analyses(self) -> None:
         """The user's Cancel: stop the running and queued analyses, and queue no more of the
-        folder (thumbnails still arriving would) until "Analyse all"."""
+        folder (thumbnails still arriving would) until "Analyse all", nor the case on screen
+        (its photo may still be loading) until F5 or a new region."""
         self.background_paused = True
+        self._cancelled_case = None if self.current is None else self.current.case
         self.service.cancel()
+        cur = self.current
+        if cur is not None and cur.bundle is not None and cur.editor is None:
+            self._make_editor(cur)  # its analysis was cancelled: the mask can be drawn by hand
 
     def analyse_all(self) -> int:
         self.background_paused = False
+        self._cancelled_case = None
         todo = [c for c in self.cases.cases if c.status in (CaseStatus.NEW, CaseStatus.ERROR)
                 and c.thumbnail is not None]
         return sum(self._analyse(c, foreground=False) for c in todo)
@@ -400,6 +411,7 @@ class CaseSession(SessionSaving, QObject):
             return
         cur.case.region = tuple(region) if region else None
         self._mark_changed(cur.case)
+        self._cancelled_case = None
         if cur.bundle is not None:
             self._analyse(cur.case, True, cur.bundle.image.rgb)
 

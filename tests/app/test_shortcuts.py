@@ -123,3 +123,41 @@ def test_ctrl_period_stops_the_analyses_and_the_folder_stays_stopped(
     with qtbot.waitSignal(service.busy_changed, timeout=5_000):
         window.actions.analyse_all.trigger()  # Shift+F5 starts them again
     assert service.busy
+
+
+def test_ctrl_period_while_the_model_still_loads_is_not_undone_by_the_model_arriving(
+        make_window, case_folder, qtbot, monkeypatch):
+    """Start-up takes seconds before the model is in; a Cancel pressed meanwhile used to be
+    undone when the model arrived and queued the whole folder."""
+    import threading
+
+    from lesionviewer.engine import Analyzer
+
+    release = threading.Event()
+    load = Analyzer.from_dir.__func__
+
+    def held_load(cls, *args, **kwargs):  # runs in the analysis thread
+        release.wait(30)
+        return load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Analyzer, "from_dir", classmethod(held_load))
+    try:
+        window = make_window(background=True, wait_model=False)
+        service = window.session.service
+        _open(window, case_folder, qtbot)
+        qtbot.waitUntil(lambda: service.busy and service.queued >= 2, timeout=10_000)
+        QTest.keyClick(_focused(), Qt.Key_Period, Qt.ControlModifier)
+        assert not service.busy
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: service.model is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.session.current.editor is not None, timeout=10_000)
+    qtbot.wait(300)
+    assert not service.busy
+    assert not any(c.status in (CaseStatus.QUEUED, CaseStatus.ANALYSING)
+                   for c in window.session.cases.cases)
+    assert window.session.current.analysis is None  # drawn by hand, or F5
+
+    with qtbot.waitSignal(window.session.result_ready, timeout=30_000,
+                          check_params_cb=lambda cur: cur.analysis is not None):
+        QTest.keyClick(_focused(), Qt.Key_F5)
