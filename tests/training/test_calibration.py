@@ -138,3 +138,28 @@ def test_fit_trust_reads_only_the_calibration_half(tmp_path, tiny_model_dir, enl
     assert len(read) == sum(val_half(c) != REPORTING for c in val_ids)
     assert np.isfinite(sections["ood"]["cutoff"])
     assert sections["trust_training"]["calibration_cases"] == len(read)
+
+
+def test_the_analysis_carries_a_range_around_its_figure_and_withholds_it_when_the_mask_is_uncertain(
+        tiny_model_dir, enliven):
+    from lesionviewer.engine.analysis import AnalysisSettings, Method
+    from lesionviewer.engine.model import load_model
+    from lesionviewer.engine.pipeline import Analyzer
+
+    photo = np.clip(np.full((60, 80, 3), (205, 160, 140)) + np.random.default_rng(0).normal(0, 6, (60, 80, 3)),
+                    0, 255).astype(np.uint8)
+    model = load_model(tiny_model_dir)
+    enliven(model)
+    settings = AnalysisSettings(method=Method.PROBE)
+    plain = Analyzer(model, device="cpu").analyze(photo, settings)
+    lo, hi = plain.malignancy_range  # no calibration: the samples' own spread
+    assert lo <= plain.malignancy_probability <= hi and plain.malignancy_withheld is None
+    cal = M.MalignancyCalibration(slope=0.5, intercept=-1.0, interval_quantile=1.5, spread_floor=0.3, coverage=0.9,
+                                  ged_cutoff=-1.0)  # every mask counts as uncertain
+    model.config = dict(model.config, malignancy_calibration=cal.to_dict())
+    result = Analyzer(model, device="cpu").analyze(photo, settings)
+    lo, hi = result.malignancy_range
+    assert lo < result.malignancy_probability < hi
+    assert result.malignancy_withheld == f"mask uncertain (GED {result.ged:.2f} above -1.00)"
+    summary = json.loads(json.dumps(result.summary()))
+    assert summary["malignancy_range"] == pytest.approx([lo, hi]) and summary["malignancy_withheld"].startswith("mask")
