@@ -36,6 +36,10 @@ SAMPLE_MASK = ("sample", "ISIC_0000068_mask.png")
 MIN_SAMPLE_DICE = 0.5  # the shipped model scores ~0.9 on it; a broken install scores ~0
 
 
+def _print_now(text: str) -> None:
+    print(text, flush=True)  # a crash later (a broken library aborts) must not lose the lines
+
+
 class SelftestFailed(Exception):
     """A check failed; the message says what is wrong and what to do, in one or two sentences."""
 
@@ -44,7 +48,7 @@ class SelftestFailed(Exception):
 class Report:
     lines: list[str] = dataclasses.field(default_factory=list)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
-    out: Callable[[str], None] = print
+    out: Callable[[str], None] = _print_now
 
     def say(self, text: str) -> None:
         self.lines.append(text)
@@ -183,7 +187,7 @@ def check_window(report: Report, model: str | None) -> None:
 
 
 def run_selftest(model: str | None = None, device: str = "auto", window: bool = True,
-                 out: Callable[[str], None] = print) -> int:
+                 out: Callable[[str], None] = _print_now) -> int:
     """Run every check; print them; 0 when all pass, 1 (after a FAILED line) otherwise."""
     report = Report(out=out)
     started = time.perf_counter()

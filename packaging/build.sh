@@ -9,6 +9,7 @@
 # --fresh-venv    recreate the build venv (default: reuse build/venv when it exists)
 # --no-archive    skip the .tar.gz/.tar.zst
 # --screenshot P  open the sample case in the bundled app under Xvfb and save the screen to P
+# --strict-budget fail when the bundle is over 800 MB unpacked (default: say so and go on)
 #
 # Environment: PYTHON (python3.11), BUILD_VENV (build/venv), TORCH_SPEC (torch==2.13.0, the
 # CPU wheel), TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 for a CUDA bundle;
@@ -21,12 +22,13 @@ REPO=$PWD
 PYTHON=${PYTHON:-python3.11}
 BUILD_VENV=${BUILD_VENV:-$REPO/build/venv}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
-WORKTREE=0 FRESH=0 ARCHIVE=1 SCREENSHOT=""
+WORKTREE=0 FRESH=0 ARCHIVE=1 SCREENSHOT="" STRICT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --worktree) WORKTREE=1 ;;
     --fresh-venv) FRESH=1 ;;
     --no-archive) ARCHIVE=0 ;;
+    --strict-budget) STRICT=1 ;;
     --screenshot) SCREENSHOT=$(realpath -m "$2"); shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -75,23 +77,9 @@ BUNDLE=$REPO/dist/lesionviewer
 INTERNAL=$BUNDLE/_internal
 note "pyinstaller: $(since "$T") s, plain bundle $(mb "$BUNDLE")"
 
-# 4. Trim what a clinical workstation never runs.
+# 4. Trim what a clinical workstation never runs (packaging/trim.sh says what and why).
 T=$(now)
-rm -rf "$INTERNAL"/torch/test "$INTERNAL"/torch/include "$INTERNAL"/torch/share/cmake \
-       "$INTERNAL"/torch/utils/benchmark "$INTERNAL"/torch/_inductor/codegen/*.h \
-       "$INTERNAL"/PySide6/Qt/translations "$INTERNAL"/PySide6/translations
-QT_PLUGINS=$INTERNAL/PySide6/Qt/plugins
-if [ -d "$QT_PLUGINS/platforms" ]; then  # keep X11, Wayland and offscreen (the self-test)
-  find "$QT_PLUGINS/platforms" -type f ! -name 'libqxcb.so' ! -name 'libqoffscreen.so' \
-       ! -name 'libqwayland*.so' -delete
-fi
-find "$INTERNAL" -name '*.a' -delete
-# Strip debug symbols from torch's own big libraries only (strip=True on everything breaks
-# numpy's OpenBLAS); torch_shm_manager stays, DataLoader workers need it.
-if command -v strip >/dev/null; then
-  find "$INTERNAL/torch/lib" -maxdepth 1 -name 'lib*.so*' -size +5M -exec strip --strip-debug {} +
-fi
-test -x "$INTERNAL/torch/bin/torch_shm_manager" || { echo "torch_shm_manager missing" >&2; exit 1; }
+bash "$SRC"/packaging/trim.sh "$BUNDLE"
 cp "$SRC"/packaging/linux/install.sh "$SRC"/packaging/linux/uninstall.sh "$BUNDLE"/
 cp "$SRC"/packaging/linux/INSTALL.txt "$BUNDLE"/
 UNPACKED=$(du -sb "$BUNDLE" | awk '{print $1}')
@@ -108,10 +96,14 @@ selftest() {  # $1 = label, rest = NAME=VALUE settings; a fresh HOME, no inherit
   local run=(env -u LESIONVIEWER_MODEL -u PYTHONPATH -u QT_QPA_PLATFORM -u DISPLAY -u WAYLAND_DISPLAY
              HOME="$home" XDG_CONFIG_HOME="$home/.config" "$@" "$BUNDLE/lesionviewer" --selftest)
   if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then run=(unshare -n "${run[@]}"); label="$label, no network"; fi
+  [ -x /usr/bin/time ] && run=(/usr/bin/time -f "%e %U %S" -o "$log.time" "${run[@]}")
   if ! "${run[@]}" > "$log" 2>&1; then
     cat "$log" >&2; echo "self-test ($label) FAILED" >&2; exit 1
   fi
-  note "self-test ($label): $(since "$t") s wall; $(grep -E '^window:' "$log" | sed 's/^window: //')"
+  [ -f "$log.time" ] || echo "$(since "$t") 0 0" > "$log.time"
+  read -r wall user sys < "$log.time"
+  note "self-test ($label): ${wall} s wall, $(python3 -c "print(f'{$user + $sys:.1f}')") s CPU, load $(cut -d' ' -f1 /proc/loadavg); budget 10 s"
+  note "    $(grep -E '^window:' "$log")"
   grep -E '^(model|device|sample|OK)' "$log" | sed 's/^/    /' | tee -a "$REPORT"
   rm -rf "$home"
 }
@@ -134,11 +126,7 @@ if command -v Xvfb >/dev/null; then
       > build/screenshot-app.log 2>&1 &
     APP_PID=$!
     sleep "${SCREENSHOT_WAIT:-40}"
-    if command -v import >/dev/null; then
-      DISPLAY=$DISPLAY_NO import -window root "$SCREENSHOT"
-    else
-      DISPLAY=$DISPLAY_NO xwd -root -silent | convert xwd:- "$SCREENSHOT"
-    fi
+    DISPLAY=$DISPLAY_NO "$BUILD_VENV/bin/python" "$SRC"/packaging/grab_screen.py "$SCREENSHOT"
     kill "$APP_PID" 2>/dev/null || true; wait "$APP_PID" 2>/dev/null || true
     rm -rf "$home"
     note "screenshot of the bundled app: $SCREENSHOT"
@@ -166,4 +154,7 @@ fi
 
 note "total: $(since "$T_ALL") s on $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "summary written to build/bundle-report.txt"
-[ "$UNPACKED" -le 800000000 ] || { echo "over budget: the bundle is more than 800 MB unpacked" >&2; exit 1; }
+if [ "$UNPACKED" -gt 800000000 ]; then
+  note "OVER BUDGET: $((UNPACKED / 1000000)) MB unpacked, budget 800 MB (the largest parts: see docs/installer.md)"
+  [ "$STRICT" = 0 ] || exit 1
+fi
