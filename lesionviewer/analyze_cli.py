@@ -27,6 +27,7 @@ from lesionviewer.engine.checkpoint import ModelError, find_default_model
 from lesionviewer.engine.uncertainty import ged
 from lesionviewer.io.export import VARIANCE_SCALE, json_bytes, map_png16, mask_png
 from lesionviewer.io.fileset import FileSet
+from lesionviewer.io.hashing import content_hash
 from lesionviewer.io.images import ImageLoadError, find_images, load_image, load_mask, reference_mask_for
 from lesionviewer.io.naming import output_ids, unique_photos
 
@@ -47,6 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-crf", action="store_true", help="skip DenseCRF refinement")
     p.add_argument("--threshold", type=float, default=0.5, help="consensus probability for lesion")
+    cluster = p.add_argument_group("on a Ray cluster (needs the 'cluster' extra; see docs/cluster.md)")
+    cluster.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                         help="analyse on Ray: 'auto', 'ray://host:port', or none for a local cluster; "
+                              "re-runs skip photos whose results are current")
+    cluster.add_argument("--workers", type=int, help="analysers in the actor pool (default: one per CPU or GPU)")
+    cluster.add_argument("--cpus-per-worker", type=int, default=1, help="CPUs (torch threads) per analyser")
+    cluster.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per analyser")
+    cluster.add_argument("--batch-size", type=int, default=4, help="photos per Ray task")
 
 
 def collect(paths: list[str]) -> tuple[list[tuple[Path, str]], list[str]]:
@@ -81,6 +90,10 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "ray", None):
+        from lesionviewer import cluster  # Ray only on request: the default path never imports it
+
+        return cluster.run(args)
     from lesionviewer.engine.pipeline import Analyzer
 
     try:
@@ -122,9 +135,22 @@ def run(args: argparse.Namespace) -> int:
 
 def analyse_one(analyzer, settings, path: Path, case_id: str, out: Path, seed: int) -> dict:
     image = load_image(path)
+    result, record = analyse_image(analyzer, settings, image.rgb, path, case_id, seed)
+    write_result(out, case_id, result_files(result, record))
+    return record
+
+
+def analyse_image(analyzer, settings, rgb: np.ndarray, path: Path, case_id: str, seed: int,
+                  content_sha256: str | None = None):
+    """(Analysis, JSON record) for one decoded photo (HxWx3 uint8 RGB) read from ``path``.
+
+    The record names the photo's content hash beside the model id, settings and seed, so a
+    later run can tell that these results are still the ones it would compute
+    (``lesionviewer analyze --ray`` skips such photos)."""
     started = time.perf_counter()
-    result = analyzer.analyze(image.rgb, settings, seed=seed)
-    record = {"id": case_id, "source": path.name, "app_version": __version__, **result.summary()}
+    result = analyzer.analyze(rgb, settings, seed=seed)
+    record = {"id": case_id, "source": path.name, "content_sha256": content_sha256 or content_hash(path),
+              "app_version": __version__, **result.summary()}
     reference_path = reference_mask_for(path)
     if reference_path is not None:
         reference = load_mask(reference_path, shape=result.consensus_mask.shape)
@@ -134,14 +160,25 @@ def analyse_one(analyzer, settings, path: Path, case_id: str, out: Path, seed: i
             "ged": round(ged(result.sample_masks, reference), 4),
         }
     record["seconds"]["wall"] = round(time.perf_counter() - started, 4)
+    return result, record
+
+
+RESULT_SUFFIXES = ("_consensus.png", "_variance.png", "_analysis.json")  # the JSON record last
+
+
+def result_files(result, record: dict) -> list[tuple[str, bytes]]:
+    """(suffix, encoded bytes) of one image's results, in :data:`RESULT_SUFFIXES` order."""
+    return list(zip(RESULT_SUFFIXES, (mask_png(result.consensus_mask),
+                                      map_png16(result.variance, VARIANCE_SCALE), json_bytes(record))))
+
+
+def write_result(out: Path, case_id: str, files: list[tuple[str, bytes]]) -> None:
+    """Write one image's encoded results under ``out/<case_id><suffix>``: all or none."""
     target = out / case_id
     try:
-        with FileSet() as files:  # all three or none (a full disk, a read-only folder)
-            files.write(target.with_name(target.name + "_consensus.png"), mask_png(result.consensus_mask))
-            files.write(target.with_name(target.name + "_variance.png"),
-                        map_png16(result.variance, VARIANCE_SCALE))
-            files.write(target.with_name(target.name + "_analysis.json"), json_bytes(record))
+        with FileSet() as fileset:  # all three or none (a full disk, a read-only folder)
+            for suffix, data in files:
+                fileset.write(target.with_name(target.name + suffix), data)
     except OSError as exc:
         raise ResultWriteError(f"could not write its results into '{out}': "
                                f"{exc.strerror or exc}; nothing was kept for it") from exc
-    return record
