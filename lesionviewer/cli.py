@@ -21,6 +21,7 @@ TRAIN_COMMANDS = {
     "heads": ("lesionviewer.training.heads", "probe ensemble, malignancy head, DiffSeg and CRF settings"),
     "card": ("lesionviewer.training.model_card", "write MODEL_CARD.md from the model's records"),
     "calibrate": ("lesionviewer.training.trust_calibrate", "malignancy calibration and range, OOD cut-off on val's calibration half"),
+    "uncertainty": ("lesionviewer.training.uncertainty_fit", "sampling design and GED cut-offs on val's calibration half"),
 }
 
 

@@ -259,7 +259,8 @@ DEFAULTS = Section(
 OPEN_SECTIONS: dict[str, Section] = {
     "postprocess": open_section(fill_holes=Boolean()),
     # engine.pipeline.SamplingDesign; GED cut-offs on the sample diversity, which lies in 0..1
-    "uncertainty": open_section(views=Integer(1, 8), member_per_sample=Boolean(), soft=Boolean()),
+    "uncertainty": open_section(views=Integer(1, 8), member_per_sample=Boolean(), soft=Boolean(),
+                                crf_samples=Boolean()),
     "trust": open_section(ged_low=Number(0, 1), ged_high=Number(0, 1)),
     "ood": open_section(percentile=Number(0, 100, open_lo=True), cutoff=Number(-1e12, 1e12),
                         error_timesteps=ListOf(Integer(0, 9_999), 0, 64)),

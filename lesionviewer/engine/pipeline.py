@@ -1,9 +1,16 @@
 """The engine's one public entry point: :class:`Analyzer` (an RGB image in, an Analysis out).
 
 One analysis: resize the image (or the chosen region) to the model's working resolution, noise
-it once per timestep, run the denoiser for all samples and labels in one batched pass, turn each
-timestep into a lesion probability (DiffSeg, probe, or both), refine each with DenseCRF at a
-display-sized resolution, bring the masks back to full size, and summarise them.
+it once per sample, run the denoiser for all samples and labels in one batched pass, and turn
+each sample into a soft lesion probability (DiffSeg, probe, or both). Then one of two designs,
+chosen by the model's ``uncertainty`` config section (see :class:`SamplingDesign`):
+
+* soft (models that have the section): the samples differ in timestep, in the probe ensemble
+  member that reads them and in a flipped view of the photo (test-time augmentation), so they
+  disagree where the model is unsure. Their soft mean is refined once with DenseCRF into the
+  consensus; the sample masks and GED are taken *before* refinement (a CRF makes samples agree
+  where the model did not), and the heatmap is the predictive variance of the soft samples.
+* votes (older models): every sample refined with DenseCRF, consensus = share of votes.
 """
 
 from __future__ import annotations
@@ -40,11 +47,107 @@ from lesionviewer.engine.unet import Label
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclasses.dataclass(frozen=True)
+class SamplingDesign:
+    """How the samples are made to differ and how they are summarised: the model config's
+    ``uncertainty`` section (absent: the "votes" design of models saved before it existed).
+
+    views: flipped views of the photo cycled over the samples (1 = none; 2 adds the 180-degree
+        rotation; 4 adds the horizontal and vertical flips; up to the 8 symmetries of a square).
+    member_per_sample: sample i reads probe ensemble member i mod K instead of the mean.
+    soft: summarise soft probabilities (a continuous consensus; the predictive variance of the
+        unrefined samples as the heatmap) instead of CRF-refined votes.
+    crf_samples: with ``soft``, refine every sample with DenseCRF (consensus = mean of their
+        marginals; sample masks and GED after refinement) instead of one DenseCRF on the soft mean
+        (sample masks and GED before refinement). On `val`'s calibration half GED after
+        refinement ranked bad masks better (Spearman 0.68 against 0.58), at one DenseCRF per sample.
+    ged_cutoffs: (low/medium, medium/high) GED cut-offs fitted on the calibration half of
+        `val`, or None when the model has none (ged_level is then None).
+    """
+
+    views: int = 1
+    member_per_sample: bool = False
+    soft: bool = False
+    crf_samples: bool = False
+    ged_cutoffs: tuple[float, float] | None = None
+
+    @classmethod
+    def from_config(cls, config: dict) -> SamplingDesign:
+        section = config.get("uncertainty") or {}
+        trust = config.get("trust") or {}
+        cutoffs = None
+        if "ged_low" in trust and "ged_high" in trust:
+            cutoffs = (float(trust["ged_low"]), float(trust["ged_high"]))
+        if not section:
+            return cls(ged_cutoffs=cutoffs)
+        return cls(views=int(section.get("views", 1)), member_per_sample=bool(section.get("member_per_sample", False)),
+                   soft=bool(section.get("soft", False)), crf_samples=bool(section.get("crf_samples", False)),
+                   ged_cutoffs=cutoffs)
+
+
+def view(x: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 symmetries of a square on the last two axes: 0 identity, 1 rotation by 180
+    degrees, 2 horizontal flip, 3 vertical flip, 4 transpose, 5 and 6 rotations by 90 and 270
+    degrees, 7 anti-transpose. Ordered so the first 2 or 4 are the cheapest useful sets."""
+    k %= 8
+    if k == 0:
+        return x
+    if k == 1:
+        return x.flip(-1, -2)
+    if k == 2:
+        return x.flip(-1)
+    if k == 3:
+        return x.flip(-2)
+    if k == 4:
+        return x.transpose(-1, -2)
+    if k == 5:
+        return torch.rot90(x, 1, (-2, -1))
+    if k == 6:
+        return torch.rot90(x, -1, (-2, -1))
+    return x.transpose(-1, -2).flip(-1, -2)
+
+
+def unview(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The inverse of :func:`view` (rotations by 90 and 270 degrees swap; the rest undo themselves)."""
+    return view(x, {5: 6, 6: 5}.get(k % 8, k % 8))
+
+
 def timesteps_for(samples: int, timestep_range: tuple[int, int]) -> tuple[int, ...]:
     """``samples`` steps spread evenly over the inclusive range, e.g. 4 over (60, 150) ->
     (60, 90, 120, 150)."""
     lo, hi = timestep_range
     return tuple(int(round(v)) for v in np.linspace(lo, hi, samples))
+
+
+def _full_map(small: np.ndarray, box: tuple[int, int, int, int], full_hw: tuple[int, int]) -> np.ndarray:
+    """A map at the CRF resolution of the crop ``box`` (x, y, w, h) -> full-sized HxW float32,
+    resampled linearly (smooth at any zoom), zero outside the crop."""
+    x, y, w, h = box
+    crop = small if small.shape == (h, w) else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if (h, w) == full_hw:
+        return np.ascontiguousarray(crop, dtype=np.float32)
+    return _paste(crop, full_hw, (x, y))
+
+
+def _full_masks(small: np.ndarray, box: tuple[int, int, int, int], full_hw: tuple[int, int]) -> np.ndarray:
+    """NxHxW bool masks at the CRF resolution -> N x full size, each resampled linearly as 0/255
+    bytes (smooth edges at a quarter of float's memory), False outside the crop ``box``."""
+    x, y, w, h = box
+    if small.shape[1:] == full_hw:
+        return small
+    out = np.zeros((len(small), *full_hw), bool)
+    for i, mask in enumerate(small):
+        resized = cv2.resize(mask.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_LINEAR)
+        np.greater_equal(resized, 128, out=out[i, y:y + h, x:x + w])
+    return out
+
+
+def _paste(crop_map: np.ndarray, full_hw: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
+    """A crop-sized float32 map placed in a zero full-sized one at (x, y)."""
+    out = np.zeros(full_hw, np.float32)
+    x, y = offset
+    out[y:y + crop_map.shape[0], x:x + crop_map.shape[1]] = crop_map
+    return out
 
 
 def _fit_side(h: int, w: int, max_side: int) -> tuple[int, int]:
@@ -54,8 +157,8 @@ def _fit_side(h: int, w: int, max_side: int) -> tuple[int, int]:
 
 @dataclasses.dataclass
 class _Sample:
-    probability: np.ndarray  # S x S float32 at the working resolution
-    features: torch.Tensor | None  # 1 x C x f x f probe features, for the malignancy head
+    probability: np.ndarray  # S x S float32 at the working resolution, in the photo's orientation
+    features: torch.Tensor | None  # 1 x C x f x f probe features (photo's orientation), for the malignancy head
     denoising_error: float | None = None  # mean squared noise-prediction error (lesion label), for the OOD score
 
 
@@ -68,6 +171,7 @@ class Analyzer:
         self.device = resolve_device(device)
         model.to(self.device)
         self.working_size = model.working_size
+        self.design = SamplingDesign.from_config(model.config)
         defaults = model.config.get("defaults", {})
         method = Method(defaults.get("method", "diffseg"))
         if method is not Method.DIFFSEG and model.probe is None:
@@ -134,8 +238,9 @@ class Analyzer:
                 and image.size > 0):
             raise ValueError("the image must be an HxWx3 uint8 RGB array with at least one pixel")
         s = self.resolve(settings)
+        soft = self.design.soft
         timesteps = timesteps_for(s.samples, s.timestep_range)
-        total = 3 + len(timesteps)
+        total = 3 + (1 if soft and not self.design.crf_samples else len(timesteps))
         started = time.perf_counter()
         timings: dict[str, float] = {}
         done = 0
@@ -165,30 +270,24 @@ class Analyzer:
         samples = self._sample_probabilities(small, timesteps, s.method, seed)
         timings["denoiser"] = time.perf_counter() - tick
 
-        tick = time.perf_counter()
-        masks_crop = []
-        for i, sample in enumerate(samples):
-            step(f"DenseCRF {i + 1}/{len(samples)}" if s.crf else f"mask {i + 1}/{len(samples)}")
-            masks_crop.append(self._refine(sample.probability, crf_image, (h, w), s.crf))
-        timings["refine"] = time.perf_counter() - tick
-
-        step("consensus and uncertainty")
-        tick = time.perf_counter()
-        sample_masks = np.zeros((len(samples), full_h, full_w), bool)
-        sample_masks[:, y:y + h, x:x + w] = np.stack(masks_crop)
-        # The consensus of N binary samples takes only N + 1 values, so the maps are table
-        # look-ups on the vote count: cheap even for a 50-megapixel photo.
-        votes = sample_masks.sum(axis=0, dtype=np.uint8)
-        levels = np.arange(len(samples) + 1, dtype=np.float32) / len(samples)
-        consensus = levels[votes]
-        variance = (levels * (1.0 - levels))[votes]
-        entropy = U.binary_entropy(levels)[votes]
+        if soft:
+            small_maps, small_masks, ged = self._soft_maps(samples, crf_image, s, step, timings)
+            tick = time.perf_counter()
+            consensus, variance, entropy = (_full_map(m, (x, y, w, h), (full_h, full_w)) for m in small_maps)
+            sample_masks = _full_masks(small_masks, (x, y, w, h), (full_h, full_w))
+        else:
+            consensus, variance, entropy, masks_crop, ged = self._vote_maps(samples, crf_image, (h, w), s, step, timings)
+            tick = time.perf_counter()
+            if (h, w) == (full_h, full_w):
+                sample_masks = masks_crop
+            else:
+                sample_masks = np.zeros((len(samples), full_h, full_w), bool)
+                sample_masks[:, y:y + h, x:x + w] = masks_crop
+                consensus, variance, entropy = (_paste(m, (full_h, full_w), (x, y)) for m in (consensus, variance, entropy))
         small_consensus = cv2.resize(consensus[y:y + h, x:x + w], (crf_w, crf_h), interpolation=cv2.INTER_AREA)
         skin = estimate_skin_tone(crf_image, small_consensus >= 0.5)
-        ged = U.ged(np.stack([cv2.resize(m.astype(np.uint8), (crf_w, crf_h), interpolation=cv2.INTER_NEAREST)
-                              for m in masks_crop]).astype(bool))
         verdict = assess(self.model.config, self.model.malignancy, samples, timesteps, ged, small_consensus)
-        timings["summarise"] = time.perf_counter() - tick
+        timings["summarise"] = timings.get("summarise", 0.0) + time.perf_counter() - tick
         timings["total"] = time.perf_counter() - started
         if progress is not None:
             progress(Progress(total, total, "done", timings["total"]))
@@ -212,7 +311,72 @@ class Analyzer:
             timings={k: round(v, 4) for k, v in timings.items()},
             region=None if region is None else (x, y, w, h),
             seed=seed,
+            ged_level=U.ged_level(ged, self.design.ged_cutoffs),
         )
+
+    def _vote_maps(self, samples: list[_Sample], crf_image: np.ndarray, crop_hw, s: AnalysisSettings, step, timings):
+        """The "votes" design: every sample refined (DenseCRF), consensus = share of votes.
+
+        Returns crop-sized (consensus, variance, entropy, NxHxW sample masks, GED)."""
+        tick = time.perf_counter()
+        masks_crop = []
+        for i, sample in enumerate(samples):
+            step(f"DenseCRF {i + 1}/{len(samples)}" if s.crf else f"mask {i + 1}/{len(samples)}")
+            masks_crop.append(self._refine(sample.probability, crf_image, crop_hw, s.crf))
+        timings["refine"] = time.perf_counter() - tick
+        step("consensus and uncertainty")
+        tick = time.perf_counter()
+        masks = np.stack(masks_crop)
+        # The consensus of N binary samples takes only N + 1 values, so the maps are table
+        # look-ups on the vote count: cheap even for a 50-megapixel photo.
+        votes = masks.sum(axis=0, dtype=np.uint8)
+        levels = np.arange(len(samples) + 1, dtype=np.float32) / len(samples)
+        crf_h, crf_w = crf_image.shape[:2]
+        ged = U.ged(np.stack([cv2.resize(m.astype(np.uint8), (crf_w, crf_h), interpolation=cv2.INTER_NEAREST)
+                              for m in masks_crop]).astype(bool))
+        timings["summarise"] = time.perf_counter() - tick
+        return levels[votes], (levels * (1.0 - levels))[votes], U.binary_entropy(levels)[votes], masks, ged
+
+    def _soft_maps(self, samples: list[_Sample], crf_image: np.ndarray, s: AnalysisSettings, step, timings):
+        """The "soft" design, at the CRF's display-sized resolution.
+
+        consensus: a continuous map, so the threshold slider moves the mask smoothly: the mean of
+        the samples' DenseCRF marginals (``design.crf_samples``), or the DenseCRF marginal of the
+        mean soft probability. Sample masks and GED: each sample's marginal at 0.5, or each soft
+        sample at 0.5 before any refinement. Variance: the predictive variance of the unrefined
+        soft samples (:func:`uncertainty.predictive_variance`), 0..0.25, at its maximum where the
+        CRF overrode the samples' majority.
+        Returns ((consensus, variance, entropy) HxW float32, NxHxW bool sample masks, GED)."""
+        crf_h, crf_w = crf_image.shape[:2]
+        fill = self.model.config.get("postprocess", {}).get("fill_holes", True)
+
+        def refined(p: np.ndarray) -> np.ndarray:
+            q = crf_refine(crf_image, p, self.model.crf) if s.crf else p
+            return np.where(fill_holes(q >= 0.5), np.maximum(q, 0.5), q) if fill else q
+
+        tick = time.perf_counter()
+        soft = np.stack([cv2.resize(sample.probability, (crf_w, crf_h), interpolation=cv2.INTER_LINEAR)
+                         for sample in samples])
+        if self.design.crf_samples:
+            marginals = []
+            for i, p in enumerate(soft):
+                step(f"DenseCRF {i + 1}/{len(soft)}" if s.crf else f"mask {i + 1}/{len(soft)}")
+                marginals.append(refined(p))
+            masks = np.stack(marginals) >= 0.5
+            consensus = np.mean(marginals, axis=0)
+        else:
+            step("DenseCRF on the consensus" if s.crf else "consensus")
+            consensus = refined(soft.mean(axis=0))
+            masks = soft >= 0.5
+            if fill:
+                masks = np.stack([fill_holes(m) for m in masks])
+        consensus = np.clip(consensus, 0.0, 1.0).astype(np.float32)
+        timings["refine"] = time.perf_counter() - tick
+        step("consensus and uncertainty")
+        tick = time.perf_counter()
+        maps = (consensus, U.predictive_variance(soft, consensus >= 0.5), U.binary_entropy(consensus))
+        timings["summarise"] = time.perf_counter() - tick
+        return maps, masks, U.ged(masks)
 
     @staticmethod
     def _clip_region(region, full_w: int, full_h: int) -> tuple[int, int, int, int]:
@@ -226,13 +390,18 @@ class Analyzer:
         return x0, y0, x1 - x0, y1 - y0
 
     def _sample_probabilities(self, small: np.ndarray, timesteps, method: Method, seed: int) -> list[_Sample]:
-        """One noise draw per timestep; every sample and label in one batched forward pass."""
+        """One noise draw per sample; every sample and label in one batched forward pass.
+
+        Sample i sees the photo in view i mod ``design.views`` (flipped back afterwards) and, with
+        ``design.member_per_sample``, is read by probe member i mod K."""
         m, n, dev = self.model, len(timesteps), self.device
+        views = [i % max(1, self.design.views) for i in range(n)]
         x0 = torch.from_numpy(small).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+        x0_views = torch.cat([view(x0, k) for k in views])
         gen = torch.Generator().manual_seed(int(seed))
         noise = torch.randn((n, *x0.shape[1:]), generator=gen)
         t = torch.tensor(timesteps, dtype=torch.long)
-        x_t = m.schedule.q_sample(x0.expand(n, -1, -1, -1), t, noise)
+        x_t = m.schedule.q_sample(x0_views, t, noise)
         want_diffseg = method in (Method.DIFFSEG, Method.FUSED)
         labels = [Label.LESION] + ([Label.HEALTHY] if want_diffseg else [])
         batch = torch.cat([x_t] * len(labels)).to(dev)
@@ -244,11 +413,15 @@ class Analyzer:
         if m.probe is not None:
             cfg = m.probe.cfg
             lesion_taps = {k: v[:n] for k, v in features.items()}
-            gathered = gather_features(lesion_taps, x0.to(dev).expand(n, -1, -1, -1) if cfg.include_rgb else None,
+            gathered = gather_features(lesion_taps, x0_views.to(dev) if cfg.include_rgb else None,
                                        cfg.blocks, cfg.feature_size)
-            feats = [gathered[i:i + 1] for i in range(n)]
+            feats = [unview(gathered[i:i + 1], k) for i, k in enumerate(views)]
             if method in (Method.PROBE, Method.FUSED):
-                probe_p = list(m.probe.lesion_probability(gathered, size).float().cpu().numpy())
+                members = list(range(n)) if self.design.member_per_sample else None
+                grid = m.probe.member_probability(gathered, members)[:, None]  # (n, 1, f, f)
+                grid = torch.cat([unview(grid[i:i + 1], k) for i, k in enumerate(views)])
+                up = torch.nn.functional.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)
+                probe_p = list(up[:, 0].float().cpu().numpy())
         diff_p = [None] * n
         if want_diffseg:
             valid = field_of_view(small) if m.diffseg.mask_vignette else None
@@ -256,7 +429,8 @@ class Analyzer:
                 diff = error_difference(eps[:n], eps[n:], noise)
             else:
                 diff = noise_difference(eps[:n], eps[n:])
-            diff_p = [difference_probability(d, m.diffseg, valid) for d in diff]
+            diff = [unview(torch.from_numpy(d), k).numpy() for d, k in zip(diff, views)]
+            diff_p = [difference_probability(np.ascontiguousarray(d), m.diffseg, valid) for d in diff]
         w = float(m.config.get("fusion_weight", 0.5))
         errors = ood.denoising_error(eps[:n], noise)
         out = []
@@ -267,7 +441,7 @@ class Analyzer:
                 p = probe_p[i]
             else:
                 p = w * probe_p[i] + (1 - w) * diff_p[i]
-            out.append(_Sample(np.asarray(p, np.float32), feats[i], float(errors[i])))
+            out.append(_Sample(np.ascontiguousarray(p, np.float32), feats[i], float(errors[i])))
         return out
 
     def _refine(self, probability: np.ndarray, crf_image: np.ndarray, crop_hw, use_crf: bool) -> np.ndarray:

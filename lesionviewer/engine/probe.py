@@ -80,6 +80,18 @@ class PixelProbe(nn.Module):
         probs = logits.softmax(dim=2)[:, :, lesion].mean(dim=1, keepdim=True)
         return F.interpolate(probs, size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
 
+    def member_probability(self, features: torch.Tensor, members: list[int] | None) -> torch.Tensor:
+        """(B,C,h,w) -> (B,h,w) lesion probability at the feature grid, 0..1: of ensemble member
+        ``members[b]`` for image b, or the ensemble mean when ``members`` is None.
+
+        One member per sample makes the samples disagree where the members do (the ensemble's
+        epistemic spread, Lakshminarayanan et al. 2017), not only where the noise draws do."""
+        probs = self(features).softmax(dim=2)[:, :, self.cfg.classes.index("lesion")]  # (B, K, h, w)
+        if members is None:
+            return probs.mean(dim=1)
+        index = torch.as_tensor([m % self.cfg.members for m in members], device=probs.device)
+        return probs[torch.arange(len(probs), device=probs.device), index]
+
 
 class MalignancyHead(nn.Module):
     """Pooled features of the lesion (mean, spread, area) -> calibrated probability.

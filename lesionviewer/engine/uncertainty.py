@@ -73,3 +73,36 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float32), 1e-7, 1 - 1e-7)
     h = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
     return np.where((p <= 1e-7) | (p >= 1 - 1e-7), 0.0, h).astype(np.float32)
+
+
+def predictive_variance(probabilities: np.ndarray, consensus_mask: np.ndarray | None = None) -> np.ndarray:
+    """Variance of the lesion label under N soft samples, NxHxW float in 0..1 -> HxW float32 in
+    0..0.25.
+
+    With p_bar the mean of the samples, p_bar (1 - p_bar) = mean_i p_i (1 - p_i) + var_i p_i
+    (law of total variance): what each sample is unsure of plus where the samples disagree.
+    Binary samples make it the vote variance (:func:`variance`); soft ones give a continuous map.
+
+    consensus_mask (HxW bool, e.g. after DenseCRF): where it contradicts the samples' own
+    majority (p_bar on the other side of 0.5), the refinement overrode what the samples said, so
+    the label is as uncertain as it can be: 0.25 there. Elsewhere the map is unchanged.
+    """
+    p = np.asarray(probabilities, dtype=np.float32).mean(axis=0)
+    out = (p * (1.0 - p)).astype(np.float32)
+    if consensus_mask is not None:
+        out[np.asarray(consensus_mask, bool) != (p >= 0.5)] = 0.25
+    return out
+
+
+GED_LEVELS = ("low", "medium", "high")
+
+
+def ged_level(value: float, cutoffs: tuple[float, float] | None) -> str | None:
+    """``"low"`` below cutoffs[0], "high" at or above cutoffs[1], else "medium"; None without cut-offs
+    (or for a NaN GED)."""
+    if cutoffs is None or not np.isfinite(value):
+        return None
+    low, high = cutoffs
+    if value < low:
+        return "low"
+    return "high" if value >= high else "medium"

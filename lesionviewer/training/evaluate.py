@@ -22,6 +22,17 @@ from lesionviewer.engine.analysis import Analysis, AnalysisSettings, Method, Ski
 from lesionviewer.io.images import ImageLoadError, load_image, load_mask
 from lesionviewer.training import metrics, report
 from lesionviewer.training.cases import CaseRecord, read_cases
+from lesionviewer.training.uncertainty_eval import UncertaintyTally
+from lesionviewer.training.val_halves import val_half
+
+# Extra report sections, in order: "module:function" names, each function taking the
+# EvaluationContext and returning a report.ReportSection (or None to add nothing). A feature
+# adds its figures by adding its builder here.
+SECTION_BUILDERS = [
+    "lesionviewer.training.uncertainty_eval:uncertainty_section",
+    "lesionviewer.training.trust_report:malignancy_section",
+    "lesionviewer.training.trust_report:ood_section",
+]
 
 GROUP_ORDER = ("very light", "light", "intermediate", "tan", "brown", "dark", "unknown")
 
@@ -62,6 +73,47 @@ class ImageScore:
     skin_tone_group: str
     ita_degrees: float
     seconds: float
+
+
+@dataclasses.dataclass
+class CaseResult:
+    """What a section builder may read about one case of the lead method."""
+
+    case: CaseRecord
+    half: str  # "calibration" or "reporting" (lesionviewer.training.val_halves)
+    score: ImageScore
+    summary: dict[str, Any]  # Analysis.summary(): GED, its level, malignancy and its range, OOD...
+
+
+@dataclasses.dataclass
+class EvaluationContext:
+    """Everything a report section builder gets: the analyzer (to run extra images, e.g. an
+    out-of-distribution set), the lead method's per-case results, and the uncertainty tallies
+    per half of `val`."""
+
+    analyzer: Any
+    args: argparse.Namespace
+    split: str | None
+    lead_method: str
+    results: list[CaseResult]
+    uncertainty: dict[str, UncertaintyTally]
+
+
+def build_sections(context: EvaluationContext) -> list[dict[str, Any]]:
+    """Run every SECTION_BUILDERS entry; a builder that fails is reported on stderr and skipped."""
+    import importlib
+
+    sections = []
+    for name in SECTION_BUILDERS:
+        module, _, function = name.partition(":")
+        try:
+            section = getattr(importlib.import_module(module), function)(context)
+        except Exception as exc:  # one broken section must not lose the whole evaluation
+            print(f"lesionviewer evaluate: section {name} failed: {exc!r}", file=sys.stderr)
+            continue
+        if section is not None:
+            sections.append(section.to_dict())
+    return sections
 
 
 def ged_to_reference(sample_masks: np.ndarray, reference: np.ndarray) -> float:
@@ -234,14 +286,17 @@ def evaluate_cases(
     seed: int,
     lead_method: str,
     overlays: report.OverlayStore | None = None,
+    results: list[CaseResult] | None = None,
+    uncertainty: dict[str, UncertaintyTally] | None = None,
 ) -> tuple[dict[str, MethodTally], list[dict[str, str]]]:
     """Run every method on every case, reading each image once.
 
     A case whose image or reference cannot be read is reported on stderr and returned in the
     skipped list ({"id", "reason"}); the rest go on. Returns (tally per method, skipped).
 
-    lead_method (the model's default method, if evaluated) drives the overlays and the running
-    Dice on the progress bar. The engine estimates skin tone from the skin outside its own
+    lead_method (the model's default method, if evaluated) drives the overlays, the running
+    Dice on the progress bar, ``results`` (one CaseResult per case, appended) and the pixel
+    and per-case uncertainty figures (``uncertainty``: half of `val` -> tally). The engine estimates skin tone from the skin outside its own
     consensus, so it can differ a little between methods; every method files an image under
     the group that ``lead_method`` (run first) found, so per-group rows compare the same images.
     """
@@ -265,7 +320,15 @@ def evaluate_cases(
             analysis = analyzer.analyze(rgb, settings=method_settings, seed=seed)
             seconds = time.perf_counter() - started
             skin_tone = skin_tone or analysis.skin_tone
-            tallies[name].add(case, analysis, reference, seconds, skin_tone)
+            score = tallies[name].add(case, analysis, reference, seconds, skin_tone)
+            if name == lead_method:
+                half = val_half(case.id)
+                if uncertainty is not None:
+                    uncertainty.setdefault(half, UncertaintyTally()).add(
+                        analysis.consensus_mask, analysis.variance, reference, analysis.ged
+                    )
+                if results is not None:
+                    results.append(CaseResult(case, half, score, analysis.summary()))
             if overlays is not None and name == lead_method:
                 panel = report.overlay_panel(
                     rgb, reference, analysis.consensus_mask, analysis.variance
@@ -303,6 +366,8 @@ def run(args: argparse.Namespace) -> int:
     settings = AnalysisSettings(crf=False if args.no_crf else None, device=args.device)
     out = Path(args.out)
     overlay_dir = out.with_name(f"{out.stem}_overlays")
+    case_results: list[CaseResult] = []
+    uncertainty: dict[str, UncertaintyTally] = {}
     with report.OverlayStore() as overlays:
         tallies, skipped = evaluate_cases(
             analyzer,
@@ -312,6 +377,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             lead_method=overlay_method,
             overlays=overlays,
+            results=case_results,
+            uncertainty=uncertainty,
         )
         results = {name: tally.summary() for name, tally in tallies.items()}
         picks = report.best_median_worst(results[overlay_method]["per_image"])
@@ -335,9 +402,18 @@ def run(args: argparse.Namespace) -> int:
         "skipped": skipped,
         "definitions": DEFINITIONS,
     }
+    context = EvaluationContext(analyzer, args, split, overlay_method, case_results, uncertainty)
+    document["sections"] = build_sections(context)
+    print_sections(document["sections"])
     report.write_json_atomic(out, document)
     md_path = out.with_suffix(".md")
     markdown = report.markdown_report(report.json_ready(document), written, md_path)
     md_path.write_text(markdown, encoding="utf-8")
     print(f"wrote {out}, {md_path} and overlays in {overlay_dir}", file=sys.stderr)
     return 0 if document["n_cases"] > 0 else 1
+
+
+def print_sections(sections: list[dict[str, Any]]) -> None:
+    """The sections' tables on stdout (the Markdown report has them too)."""
+    for section in sections:
+        print("\n".join(report.section_markdown(report.json_ready(section))).strip() + "\n")

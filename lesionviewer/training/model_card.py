@@ -57,7 +57,8 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
            f"- **Weights:** `model.safetensors`, {size_mb:.1f} MB, SHA-256 `{sha256_file(model_dir / 'model.safetensors')}` "
            "(checked by lesionviewer at every load)",
            f"- **Default analysis:** method `{d['method']}`, {d['samples']} samples at t in "
-           f"{d['timestep_range'][0]}..{d['timestep_range'][1]}, DenseCRF {'on' if d['crf'] else 'off'}",
+           f"{d['timestep_range'][0]}..{d['timestep_range'][1]}, DenseCRF {'on' if d['crf'] else 'off'}"
+           + design_phrase(config),
            "", "## Intended use", "",
            "Decision support for dermatologists reviewing dermoscopy images of pigmented skin lesions, and "
            "pre-segmentation for annotators who correct masks. **It is not a diagnosis** and must not be used "
@@ -83,7 +84,10 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
            "inside the lesion and its area, temperature-scaled on `val`.", "",
            "## How it was made", "", "```bash"]
     out += bb.get("commands") or ["# backbone command not recorded in config.json"]
-    out += [hd.get("command", "# heads command not recorded"),
+    out += [hd.get("command", "# heads command not recorded")]
+    if config.get("uncertainty_training", {}).get("command"):
+        out += [config["uncertainty_training"]["command"]]
+    out += [
             f"lesionviewer evaluate --data ../shared/data/isic-train --split val --model {model_dir} --out <report.json>",
             f"lesionviewer train card --model {model_dir} --evaluation <report.json> [--benchmark <bench.txt>]", "```", "",
             f"Backbone: {bb.get('steps')} steps of {bb.get('batch')} whole images + {bb.get('patch_batch')} patches, "
@@ -131,6 +135,7 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
         out += [f"Per ITA skin-tone group (default method `{default}`):", "",
                 _table(["group", "n", "Dice", "precision", "malig. AUROC"],
                        [[g, f.get("n"), f.get("dice_mean"), f.get("precision_mean"), f.get("malignancy_auroc")] for g, f in groups.items()]), ""]
+    out += uncertainty_lines(config, evaluation)
     if benchmark:
         out += ["## Speed", "", "Seconds per image on this CPU for the default analysis (all samples, CRF on), and peak "
                 "memory, from `benchmarks/analyze_latency.py`:", "", "```", benchmark.strip(), "```", ""]
@@ -143,10 +148,64 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
             "(basal or squamous cell carcinoma) were never seen.",
             f"- The image is analysed at {config['working_size']}x{config['working_size']}; DenseCRF at a "
             "display-sized resolution restores edges, but fine borders of large photos are approximate.",
-            "- Temperature scaling and every setting above were fitted on `val`, the same split the figures are "
-            "measured on, so the figures are slightly optimistic.",
+            "- The sampling design and the GED cut-offs were chosen on the calibration half of `val` and the "
+            "uncertainty figures are measured on its reporting half; the probe, DiffSeg, CRF and default-method "
+            "choices listed above were made on the whole of `val`, so the Dice figures are slightly optimistic.",
             "- Trained on a 2-core CPU within a session's time; see the issue notes for what more compute would buy.", ""]
     return "\n".join(out)
+
+
+def design_phrase(config: dict) -> str:
+    section = config.get("uncertainty") or {}
+    if not section.get("soft"):
+        return " on every sample (consensus = share of votes)"
+    views = int(section.get("views", 1))
+    return (f" once, on the soft consensus; samples differ in timestep"
+            + (", in the probe ensemble member that reads them" if section.get("member_per_sample") else "")
+            + (f" and in {views} flipped views of the photo" if views > 1 else "")
+            + "; GED and the variance heatmap are taken before refinement")
+
+
+UNCERTAINTY_TARGETS = (("variance→error AUROC", "variance_error_auroc", 0.85),
+                       ("AUROC margin over boundary distance", "variance_auroc_margin", 0.05),
+                       ("Spearman(GED, 1−Dice)", "spearman_ged_1_minus_dice", 0.75),
+                       ("worst 10 % in GED top 10 %", "worst10_in_top10_ged", 0.75))
+
+
+def uncertainty_lines(config: dict, evaluation: dict) -> list[str]:
+    """The card's uncertainty section: what the heatmap and GED are, the fitted cut-offs, and
+    the evaluation's uncertainty figures per half of `val` with their baselines."""
+    trust = config.get("trust") or {}
+    fit = (config.get("uncertainty_training") or {}).get("calibration") or {}
+    section = next((sec for sec in evaluation.get("sections", []) if sec.get("key") == "uncertainty"), None)
+    if not trust and section is None:
+        return []
+    out = ["## Uncertainty: what the heatmap and GED mean", "",
+           "The **variance heatmap** is the predictive variance p(1 − p) of the lesion label under the soft samples "
+           "(p = their mean probability): what each sample is unsure of plus where they disagree, 0 (certain) to "
+           "0.25. **GED** is the mean pairwise 1 − IoU of the sample masks before DenseCRF: how much the samples "
+           "disagree about *the mask* (not about the diagnosis).", ""]
+    if "ged_low" in trust:
+        out += [f"GED levels: **low** below {trust['ged_low']:.4f}, **medium** up to {trust['ged_high']:.4f}, "
+                "**high** from there (`trust.ged_low` / `trust.ged_high` in config.json). Fitted on the "
+                f"calibration half of `val` ({fit.get('cases', '?')} cases) as the {fit.get('low_quantile', '?')} and "
+                f"{fit.get('high_quantile', '?')} quantiles of the GED the Analyzer reports, so *high* marks the top "
+                "of the review queue. Mean Dice per level on the calibration half:", "",
+                _table(["level", "cases", "mean Dice"],
+                       [[lvl, row.get("n"), row.get("dice_mean")] for lvl, row in (fit.get("levels") or {}).items()]), ""]
+    if section is not None:
+        columns = [tuple(c) for c in section["columns"]]
+        out += [f"{section['title']} — `lesionviewer evaluate`, per half of `val`:", "",
+                _table(["rows"] + [title for _, title in columns],
+                       [[label] + [figures.get(key) for key, _ in columns] for label, figures in section["rows"].items()]),
+                ""]
+        reporting = section["rows"].get("reporting half") or section["rows"].get("all cases") or {}
+        out += ["Against the issue's uncertainty targets (reporting half):", "",
+                _table(["figure", "target", "reached", "met"],
+                       [[name, target, reporting.get(key),
+                         "yes" if reporting.get(key) is not None and reporting[key] >= target else "no"]
+                        for name, key, target in UNCERTAINTY_TARGETS]), ""]
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

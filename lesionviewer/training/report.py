@@ -6,6 +6,7 @@ and next to it the per-pixel sample variance (viridis, 0 = all samples agree, 0.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -164,6 +165,8 @@ def markdown_report(report: dict[str, Any], overlays: dict[str, str], md_path: P
         for group, group_figures in figures["per_group"].items():
             rows.append(_row(f"{name} / {group}", group_figures))
     lines += _table(["Method / group"] + header[1:], rows)
+    for section in report.get("sections", []):
+        lines += section_markdown(section)
     if overlays:
         method = report["overlay_method"]
         lines += [
@@ -190,6 +193,39 @@ def markdown_report(report: dict[str, Any], overlays: dict[str, str], md_path: P
     lines += ["", "## Definitions", ""]
     lines += [f"- **{key}**: {text}" for key, text in report["definitions"].items()]
     return "\n".join(lines) + "\n"
+
+
+@dataclasses.dataclass
+class ReportSection:
+    """One titled table of an evaluation report, e.g. the uncertainty figures per half of `val`.
+
+    The evaluation writes every section into the JSON (``sections``, a list) and the Markdown
+    in order, so a feature adds its figures by adding a section builder
+    (:data:`lesionviewer.training.evaluate.SECTION_BUILDERS`), not by editing the report code.
+    rows: row label (e.g. "reporting half") -> {figure key: value}; columns: (figure key,
+    heading) in table order; notes: sentences printed under the table (definitions, targets).
+    """
+
+    key: str
+    title: str
+    columns: list[tuple[str, str]]
+    rows: dict[str, dict[str, Any]]
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "title": self.title, "columns": [list(c) for c in self.columns],
+                "rows": self.rows, "notes": list(self.notes)}
+
+
+def section_markdown(section: dict[str, Any]) -> list[str]:
+    """Markdown lines of one section as written into the JSON (:meth:`ReportSection.to_dict`)."""
+    columns = [tuple(c) for c in section["columns"]]
+    lines = ["", f"## {section['title']}", ""]
+    lines += _table([""] + [title for _, title in columns],
+                    [_row(label, figures, columns) for label, figures in section["rows"].items()])
+    if section.get("notes"):
+        lines += [""] + [f"- {note}" for note in section["notes"]]
+    return lines
 
 
 json_ready = atomic.to_json_ready  # strict JSON: NaN/inf as null, numpy scalars as Python ones

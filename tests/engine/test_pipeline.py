@@ -10,6 +10,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from lesionviewer.engine import Analysis, AnalysisCancelled, AnalysisSettings, Analyzer, Method, Progress
 from lesionviewer.engine.checkpoint import ModelError, save_model
@@ -303,3 +304,101 @@ def test_analysis_does_not_change_the_callers_image(lively):
 def test_copying_the_model_folder_keeps_its_identity(tiny_model_dir, tmp_path, analyzer):
     copy = Analyzer.from_dir(shutil.copytree(tiny_model_dir, tmp_path / "copy"), device="cpu")
     assert copy.model_id == analyzer.model_id
+
+
+# The soft design (a model config with an "uncertainty" section): flipped views, one probe
+# member per sample, one DenseCRF on the soft consensus, GED and variance before refinement.
+
+SOFT_DESIGN = {"views": 2, "member_per_sample": True, "soft": True}
+
+
+@pytest.fixture(scope="module")
+def soft(tiny_model_dir, enliven) -> Analyzer:
+    model = load_model(tiny_model_dir)
+    enliven(model)
+    model.config = dict(model.config, uncertainty=SOFT_DESIGN, trust={"ged_low": 0.02, "ged_high": 0.3})
+    return Analyzer(model, device="cpu")
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_every_view_is_undone_by_its_inverse(k):
+    from lesionviewer.engine.pipeline import unview, view
+
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    assert torch.equal(unview(view(x, k), k), x)
+    assert k == 0 or not torch.equal(view(x, k), x)  # each is a real change of the square
+
+
+def test_the_soft_consensus_is_continuous_and_the_variance_is_the_soft_samples(soft):
+    result = soft.analyze(dermoscopy_like(), AnalysisSettings(method=Method.PROBE, samples=6))
+    assert_full_resolution(result, 173, 251)
+    # Votes of 6 binary samples would give at most 7 values; the soft consensus gives many,
+    # so the threshold slider moves the mask smoothly.
+    assert len(np.unique(result.consensus_probability)) > 50
+    assert 0 < result.variance.max() <= 0.25 and len(np.unique(result.variance)) > 50
+    np.testing.assert_array_equal(result.consensus_mask, result.consensus_probability >= 0.5)
+    np.testing.assert_allclose(result.entropy, binary_entropy(result.consensus_probability), atol=0.05)
+
+
+def test_soft_samples_and_ged_are_taken_before_the_crf(soft):
+    rgb = dermoscopy_like()
+    refined = soft.analyze(rgb, AnalysisSettings(method=Method.FUSED, crf=True))
+    plain = soft.analyze(rgb, AnalysisSettings(method=Method.FUSED, crf=False))
+    np.testing.assert_array_equal(refined.sample_masks, plain.sample_masks)
+    assert refined.ged == plain.ged
+    assert (refined.consensus_probability != plain.consensus_probability).any()  # the CRF did act
+    assert refined.ged == pytest.approx(ged(refined.sample_masks), abs=0.05)
+
+
+def test_the_soft_design_refines_once_and_reports_it(soft):
+    reports: list[Progress] = []
+    soft.analyze(dermoscopy_like(), AnalysisSettings(samples=5), progress=reports.append)
+    stages = [r.stage for r in reports]
+    assert reports[0].total == 4 and stages.count("DenseCRF on the consensus") == 1
+    assert not any(stage.startswith("DenseCRF 1/") for stage in stages)
+
+
+def test_views_and_members_make_the_samples_differ_where_the_model_is_unsure(tiny_model_dir, enliven):
+    model = load_model(tiny_model_dir)
+    enliven(model)
+    rgb = dermoscopy_like()
+    same_noise = AnalysisSettings(method=Method.PROBE, samples=4, timestep_range=(100, 100), crf=False)
+    spreads = {}
+    for name, design in {"plain": {"views": 1, "member_per_sample": False, "soft": True},
+                         "views+members": SOFT_DESIGN}.items():
+        model.config = dict(model.config, uncertainty=design)
+        result = Analyzer(model, device="cpu").analyze(rgb, same_noise, seed=3)
+        spreads[name] = float(result.variance.mean())
+    assert spreads["views+members"] != spreads["plain"]
+
+
+def test_ged_level_comes_from_the_models_fitted_cutoffs(soft, analyzer):
+    result = soft.analyze(dermoscopy_like())
+    assert result.ged_level == ("low" if result.ged < 0.02 else "high" if result.ged >= 0.3 else "medium")
+    assert result.summary()["ged_level"] == result.ged_level
+    assert analyzer.analyze(dermoscopy_like(60, 80)).ged_level is None  # no cut-offs fitted
+
+
+def test_a_soft_region_analysis_leaves_the_rest_empty(soft):
+    rgb = dermoscopy_like()
+    result = soft.analyze(rgb, region=(40, 30, 100, 80))
+    outside = np.ones(rgb.shape[:2], bool)
+    outside[30:110, 40:140] = False
+    assert_full_resolution(result, 173, 251)
+    assert not result.sample_masks[:, outside].any() and not result.consensus_mask[outside].any()
+    assert (result.variance[outside] == 0).all()
+
+
+def test_refining_every_soft_sample_gives_a_continuous_mean_of_marginals(tiny_model_dir, enliven):
+    model = load_model(tiny_model_dir)
+    enliven(model)
+    model.config = dict(model.config, uncertainty=dict(SOFT_DESIGN, crf_samples=True))
+    analyzer = Analyzer(model, device="cpu")
+    rgb = dermoscopy_like()
+    reports: list[Progress] = []
+    refined = analyzer.analyze(rgb, AnalysisSettings(method=Method.FUSED, samples=3), progress=reports.append)
+    plain = analyzer.analyze(rgb, AnalysisSettings(method=Method.FUSED, samples=3, crf=False))
+    assert reports[0].total == 3 + 3 and [r.stage for r in reports].count("DenseCRF 2/3") == 1
+    assert (refined.sample_masks != plain.sample_masks).any()  # masks and GED after the CRF
+    assert refined.ged == pytest.approx(ged(refined.sample_masks), abs=0.05)
+    assert len(np.unique(refined.consensus_probability)) > 3 + 1  # not votes

@@ -108,3 +108,14 @@ def test_temperature_softens_confidence_but_keeps_the_ranking():
 def test_probe_config_round_trips_and_ignores_unknown_keys():
     cfg = ProbeConfig(blocks=("dec1",), members=4)
     assert ProbeConfig.from_dict({**cfg.to_dict(), "val_dice": 0.8}) == cfg
+
+
+def test_member_probability_reads_one_member_per_image_or_the_mean():
+    p = probe(members=3)
+    f = features(b=4, h=5, w=5)
+    per_member = p(f).softmax(dim=2)[:, :, 1]  # (B, K, h, w)
+    picked = p.member_probability(f, [0, 1, 2, 3])  # member 3 wraps round to 0
+    for b, k in enumerate([0, 1, 2, 0]):
+        torch.testing.assert_close(picked[b], per_member[b, k])
+    torch.testing.assert_close(p.member_probability(f, None), per_member.mean(dim=1))
+    assert (picked[1] - picked[2]).abs().max() > 1e-4 or (per_member[1, 1] - per_member[1, 2]).abs().max() < 1e-6

@@ -9,8 +9,10 @@ from lesionviewer.engine.uncertainty import (
     binary_entropy,
     consensus,
     ged,
+    ged_level,
     iou,
     pairwise_distances,
+    predictive_variance,
     sample_diversity,
     variance,
 )
@@ -97,3 +99,33 @@ def test_entropy_is_one_bit_at_one_half_and_zero_when_certain():
     assert h[0, 0] == 0.0 and h[0, 2] == 0.0
     expected = -(0.25 * np.log2(0.25) + 0.75 * np.log2(0.75))
     assert h[0, 3] == pytest.approx(expected, abs=1e-6) and h[0, 4] == pytest.approx(expected, abs=1e-6)
+
+
+def test_predictive_variance_of_binary_samples_is_the_vote_variance():
+    binary = masks("1100", "1000", "1110", "0000")
+    np.testing.assert_allclose(predictive_variance(binary), variance(binary), atol=1e-7)
+
+
+def test_predictive_variance_adds_what_samples_are_unsure_of_to_where_they_disagree():
+    # Two soft samples, 0.2 and 0.6 at one pixel: mean 0.4, so 0.4 * 0.6 = 0.24, which is
+    # mean p(1-p) = (0.16 + 0.24) / 2 = 0.20 plus var p = 0.04 (law of total variance).
+    soft = np.array([[[0.2]], [[0.6]]], np.float32)
+    assert predictive_variance(soft)[0, 0] == pytest.approx(0.24, abs=1e-6)
+    # Samples that agree on 0.5 are as uncertain as can be, though they do not disagree at all.
+    assert predictive_variance(np.full((3, 1, 1), 0.5, np.float32))[0, 0] == pytest.approx(0.25)
+    assert predictive_variance(soft).dtype == np.float32
+
+
+def test_ged_level_follows_the_fitted_cutoffs():
+    cutoffs = (0.05, 0.2)
+    assert [ged_level(g, cutoffs) for g in (0.0, 0.0499, 0.05, 0.1999, 0.2, 1.0)] == \
+        ["low", "low", "medium", "medium", "high", "high"]
+    assert ged_level(0.1, None) is None  # a model without fitted cut-offs says nothing
+    assert ged_level(float("nan"), cutoffs) is None
+
+
+def test_predictive_variance_is_maximal_where_the_consensus_overrides_the_samples():
+    soft = np.array([[[0.1, 0.3, 0.8]], [[0.1, 0.1, 0.6]]], np.float32)  # means 0.1, 0.2, 0.7
+    refined = np.array([[False, True, True]])  # the CRF took the middle pixel against the samples
+    out = predictive_variance(soft, refined)
+    np.testing.assert_allclose(out[0], [0.09, 0.25, 0.21], atol=1e-6)

@@ -357,3 +357,31 @@ def test_real_samples_at_their_own_resolution(tiny_model_dir, shared_data, tmp_p
     assert any("ham10000-600x450_ISIC_0024311" in name for name in overlays)
     big = next(p for p in (out.parent / "report_overlays").glob("*ham10000*"))
     assert cv2.imread(str(big)).shape == (384, 2 * 512 + 4, 3)  # 600x450 shown at 512x384
+
+
+def test_the_uncertainty_section_has_its_baselines_and_extra_sections_plug_in(data_dir, tmp_path, monkeypatch):
+    from lesionviewer.training.report import ReportSection
+
+    seen = []
+
+    def extra(context):
+        seen.append([r.case.id for r in context.results])
+        return ReportSection("extra", "An extra section", [("n", "n")], {"all": {"n": len(context.results)}})
+
+    monkeypatch.setattr(evaluate, "SECTION_BUILDERS",
+                        [*evaluate.SECTION_BUILDERS, f"{__name__}:_extra_section"])
+    monkeypatch.setitem(globals(), "_extra_section", extra)
+    code, report, out = _run(data_dir, tmp_path, monkeypatch, None, "--method", "probe")
+    assert code == 0
+    keys = [s["key"] for s in report["sections"]]
+    assert keys[0] == "uncertainty" and keys[-1] == "extra" and seen == [["a", "b", "c"]]
+    rows = report["sections"][0]["rows"]
+    everything = rows["all cases"]
+    assert everything["n"] == 3 and everything["worst10_in_top10_random"] == 0.1
+    # The fake's samples split exactly on probe's missed half, so the heatmap is perfect and
+    # beats the distance-to-boundary baseline, which also lights correct pixels by the edge.
+    assert everything["variance_error_auroc"] == 1.0
+    assert everything["boundary_distance_auroc"] < 1.0
+    assert set(rows) <= {"calibration half", "reporting half", "all cases"}
+    markdown = out.with_suffix(".md").read_text()
+    assert "Boundary-distance AUROC (baseline)" in markdown and "An extra section" in markdown
