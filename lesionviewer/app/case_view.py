@@ -149,6 +149,7 @@ class CaseView(QObject):
 
     def _on_mask_changed(self, bbox) -> None:
         self.items["mask"].update_mask(self.editor.mask, bbox)
+        self._outline_version += 1  # an outline being traced now may have read a torn mask
         self._outline_timer.start()  # outlines and Dice follow once the brush pauses
 
     def _refresh_outline(self) -> None:
@@ -161,7 +162,9 @@ class CaseView(QObject):
             self.panel.show_mask_stats(None, None)
             return
         reference = cur.bundle.reference_mask if cur.bundle is not None else None
-        self._outline_pool.start(_OutlineJob(self._outline_version, editor.mask.copy(),
+        # the mask itself, not a copy (50 MB at 50 MP, on the GUI thread): a change while it is
+        # traced bumps the version (_on_mask_changed), so a torn read is never shown
+        self._outline_pool.start(_OutlineJob(self._outline_version, editor.mask,
                                              reference, self._outline_signals))
 
     def _on_outline(self, version: int, path, fraction: float, dice_value) -> None:

@@ -114,8 +114,11 @@ class AnalysisProgress(QWidget):
 
     def show_step(self, name: str, step: int, total: int, stage: str,
                   remaining_s: float | None, queued: int) -> None:
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(step)
+        # QProgressBar.setValue repaints synchronously (~10 ms offscreen): only on a change
+        if (self.bar.minimum(), self.bar.maximum()) != (0, max(total, 1)):
+            self.bar.setRange(0, max(total, 1))
+        if self.bar.value() != step:
+            self.bar.setValue(step)
         if remaining_s is None or remaining_s <= 0 or step >= total:
             left = ""
         else:

@@ -339,9 +339,8 @@ class AnalysisService(QObject):
                                     running.seed) == (job.path, settings, region, seed):
             return running  # already being computed; its result will arrive
         was_busy = self.busy
-        self._pending = [j for j in self._pending if not (foreground and j.path == job.path)]
-        if foreground:
-            self._pending = [job] + [_demoted(j) for j in self._pending]
+        if foreground:  # (a background job only appends: O(1) per case of a big folder)
+            self._pending = [job] + [_demoted(j) for j in self._pending if j.path != job.path]
             running = self._running
             if running is not None and self._cancel is not None:
                 # another photo: resume it later; this photo with old settings: obsolete
