@@ -211,6 +211,7 @@ class CaseSession(SessionSaving, QObject):
             if cur.bundle is not None:
                 self._show_or_analyse(cur)
             return
+        self.service.drop_queued(cur.case.path)  # a background job for it would redo this
         self._on_analysis_finished(outcome)  # the list's figures; the mask if the photo is in
         if cur.bundle is None:
             cur.outcome = outcome  # shown as soon as the photo is decoded

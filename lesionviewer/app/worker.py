@@ -366,6 +366,11 @@ class AnalysisService(QObject):
                                          self._latest_read, self._read_signals, content_hash))
         return job
 
+    def drop_queued(self, path: Path) -> None:
+        """Forget jobs waiting for ``path`` (its result came from the cache meanwhile)."""
+        self._pending = [j for j in self._pending if j.path != Path(path)]
+        self._maybe_idle()
+
     def cancel(self, job: AnalysisJob | None = None) -> None:
         """Cancel one job (queued or running), or every job when ``job`` is None."""
         dropped = [j for j in self._pending if job is None or j.job_id == job.job_id]

@@ -53,3 +53,36 @@ def test_paging_back_to_an_analysed_case_shows_it_while_another_is_being_analyse
         release.set()
     qtbot.waitUntil(lambda: service.running is None or service.running.path != second.path,
                     timeout=10_000)
+
+
+def test_a_case_shown_from_the_cache_leaves_the_analysis_queue(
+        make_window, case_folder, result_of, qtbot, monkeypatch):
+    """Its background job would only redo it (and offer to replace the user's edits)."""
+    window = make_window(background=False)
+    session, service = window.session, window.session.service
+    window.open_paths([case_folder / "ISIC_0000068.jpg"])
+    case = result_of(window).case
+    cache = window.dirs.cache / "analyses"
+    qtbot.waitUntil(lambda: any(cache.glob("*.json")), timeout=10_000)
+    session.show_case(None)
+
+    from lesionviewer.engine.pipeline import Analyzer
+
+    release = threading.Event()
+
+    def stuck(self, image, settings=None, *, seed=0, region=None, progress=None, cancelled=None):
+        release.wait(30)
+        raise AnalysisCancelled("released by the test")
+
+    monkeypatch.setattr(Analyzer, "analyze", stuck)
+    try:
+        with qtbot.waitSignal(service.job_started, timeout=10_000):  # another photo, stuck
+            service.submit(case_folder / "ISIC_0024311.jpg", session.settings.analysis_settings())
+        service.submit(case.path, session.settings.analysis_settings())  # queued behind it
+        assert [j.path for j in service._pending] == [case.path]
+        with qtbot.waitSignal(service.cached, timeout=10_000):
+            session.show_case(case)
+        assert service._pending == []
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not service.busy, timeout=30_000)
