@@ -80,11 +80,16 @@ class SkinTone:
 class Analysis:
     """The result of analysing one image. All maps are at the input's full resolution (HxW).
 
-    consensus_probability: HxW float32 in 0..1, mean of the sample masks.
+    consensus_probability: HxW float32 in 0..1: the mean of the samples' soft DenseCRF marginals
+        (continuous), or, for models without an "uncertainty" config section, the share of
+        sample masks that vote lesion (N + 1 levels).
     consensus_mask: HxW bool, consensus_probability >= settings.threshold.
-    variance: HxW float32 in 0..0.25, per-pixel variance of the sample masks.
+    variance: HxW float32 in 0..0.25, per-pixel variance of the lesion label under the samples:
+        the predictive variance p(1 - p) of the unrefined soft samples (0.25 where the refinement
+        overrode their majority), or the variance of the binary votes for older models.
     entropy: HxW float32 in 0..1 (bits), binary entropy of consensus_probability.
-    sample_masks: NxHxW bool, one refined mask per timestep.
+    sample_masks: NxHxW bool, one mask per sample (timestep), refined unless the model's design
+        takes them before refinement (engine.pipeline.SamplingDesign).
     timesteps: the N diffusion steps used, in sample order.
     ged: Generalized Energy Distance among the samples (mean pairwise 1 - IoU), 0..1.
     malignancy_probability: calibrated probability in 0..1, or None when the model has no head.
