@@ -7,7 +7,6 @@ Coordinates in the view are full-resolution image pixels, x right, y down.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, QRunnable, Qt, QThreadPool, Signal
@@ -15,7 +14,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel
 
 from lesionviewer.app.geometry import VARIANCE_MAX, display_shape, downsample_area
-from lesionviewer.app.scaled_items import ScaledPhoto
+from lesionviewer.app.scaled_items import ScaledPhoto, halvings
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 PLACEHOLDER = ("Open photos or a folder of photos\n(File ▸ Open, Ctrl+O, or Ctrl+Shift+O for a "
@@ -77,8 +76,8 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
     def set_photo(self, rgb: np.ndarray | None, keep_view: bool = False) -> None:
         """Show an ``HxWx3 uint8 RGB`` photo (None clears). The array is shared, not copied.
 
-        A photo larger than the display size is shown at once from a nearest-pixel copy,
-        replaced by an averaged (smooth) one made on a pool thread a moment later.
+        A photo larger than the display size appears a moment later, from averaged copies made
+        on a pool thread (the view is already fitted to it).
         """
         self._photo_version += 1
         if rgb is None:
@@ -93,9 +92,8 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         source = (lambda y0, y1, x0, x1: rgb[y0:y1, x0:x1])
         if shape == (h, w):
             self.photo.set_display(rgb, (h, w), source)
-        else:
-            quick = cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-            self.photo.set_display(quick, (h, w), source)
+        else:  # even reading a 50 MP photo once takes a while: a pool thread makes the copies
+            self.photo.set_display(None)
             self._photo_pool.start(_DisplayPhotoJob(self._photo_version, rgb, shape, source,
                                                     self._photo_signals))
         self.view.setLimits(
@@ -105,9 +103,9 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         if not (keep_view and same_size):
             self.fit()
 
-    def _on_display_photo(self, version: int, pixels, source) -> None:
+    def _on_display_photo(self, version: int, copies, source) -> None:
         if version == self._photo_version and self._image_size is not None:
-            self.photo.set_display(pixels, self._image_size, source)
+            self.photo.set_display(copies[0], self._image_size, source, levels=copies[1:])
 
     def add_overlay(self, item, z: float) -> None:
         item.setZValue(z)
@@ -177,7 +175,7 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
 
 
 class _PhotoSignals(QObject):
-    done = Signal(int, object, object)  # version, hxwx3 display copy, full-resolution source
+    done = Signal(int, object, object)  # version, [display copy, its halvings], source
 
 
 class _DisplayPhotoJob(QRunnable):
@@ -191,4 +189,4 @@ class _DisplayPhotoJob(QRunnable):
     def run(self) -> None:
         pixels = downsample_area(self.rgb, self.shape)
         self.rgb = None
-        self.signals.done.emit(self.version, pixels, self.source)
+        self.signals.done.emit(self.version, [pixels, *halvings(pixels)], self.source)

@@ -19,12 +19,16 @@ class MaskEditor(QObject):
     edited_changed = Signal(bool)
     step_done = Signal()  # an edit, undo or redo finished: time to autosave
 
-    def __init__(self, document: MaskDocument, model_mask: np.ndarray, parent=None, **undo_caps):
+    def __init__(self, document: MaskDocument, model_mask: np.ndarray, parent=None,
+                 edited: bool | None = None, **undo_caps):
+        """``edited``: whether the document differs from ``model_mask``, when the caller knows
+        (comparing two 50 MP masks on the GUI thread is not free); None compares them."""
         super().__init__(parent)
         self.document = document
         self.model_mask = np.asarray(model_mask, dtype=bool)
         self.undo_stack = MaskUndoStack(document, self, **undo_caps)
-        self.edited = not np.array_equal(document.mask, self.model_mask)
+        self.edited = (not np.array_equal(document.mask, self.model_mask) if edited is None
+                       else bool(edited))
         document.add_listener(self._on_document_changed)
         self.undo_stack.indexChanged.connect(self._after_step)
 

@@ -37,6 +37,18 @@ def _aligned(pixels: np.ndarray) -> np.ndarray:
     return buffer
 
 
+def halvings(pixels: np.ndarray, min_side: int = 256) -> list[np.ndarray]:
+    """Smaller and smaller halves of ``pixels`` (area-averaged) while the shorter side stays
+    at least ``min_side``: a smooth draw then never shrinks a copy by more than 2x."""
+    out = []
+    h, w = pixels.shape[:2]
+    while min(h, w) >= min_side:
+        h, w = h // 2, w // 2
+        pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
+        out.append(pixels)
+    return out
+
+
 class ScaledImageItem(QGraphicsObject):
     """An HxW (index) or HxWx3 (RGB) picture covering a full-size rectangle."""
 
@@ -62,10 +74,11 @@ class ScaledImageItem(QGraphicsObject):
         self.update()
 
     def set_display(self, pixels: np.ndarray | None, full_shape: tuple[int, int] | None = None,
-                    source: Source | None = None) -> None:
+                    source: Source | None = None, levels: list[np.ndarray] | None = None) -> None:
         """Show ``pixels`` (the display copy, hxw uint8 or hxwx3 RGB) stretched over
         ``full_shape`` (H, W; default: the copy's own size). ``source`` gives full-resolution
-        crops for zoomed-in views. None clears."""
+        crops for zoomed-in views; ``levels``, the copy's :func:`halvings` if already made
+        (smooth items). None clears."""
         self.prepareGeometryChange()
         self._crop_key, self._crop_image = None, None
         if pixels is None:
@@ -79,11 +92,10 @@ class ScaledImageItem(QGraphicsObject):
         self._buffer = _aligned(pixels)
         self._qimage = self._wrap(self._buffer, w, h)
         self._levels = [(self._buffer, self._qimage)]
-        while self._smooth and min(h, w) >= 256:  # halves, so a smooth draw never shrinks >2x
-            h, w = h // 2, w // 2
-            pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
-            buffer = _aligned(pixels)
-            self._levels.append((buffer, self._wrap(buffer, w, h)))
+        if self._smooth:
+            for smaller in halvings(pixels) if levels is None else levels:
+                buffer = _aligned(smaller)
+                self._levels.append((buffer, self._wrap(buffer, *smaller.shape[1::-1])))
         self.update()
 
     def _wrap(self, buffer: np.ndarray, w: int, h: int) -> QImage:

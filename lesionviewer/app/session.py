@@ -276,7 +276,8 @@ class CaseSession(SessionSaving, QObject):
         sidecar = cur.case.pending or cur.bundle.sidecar
         saved = None if sidecar is None else sidecar.edited_mask
         start = saved if saved is not None and saved.shape == model_mask.shape else model_mask
-        editor = MaskEditor(MaskDocument(start), model_mask, self)
+        editor = MaskEditor(MaskDocument(start), model_mask, self,
+                            edited=False if start is model_mask else None)  # saves a compare
         if start is saved:
             editor.undo_stack.summary = EditSummary.from_dict(sidecar.edit_summary)
         editor.step_done.connect(lambda e=editor: self._on_edit_step(e))

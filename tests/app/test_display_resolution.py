@@ -105,6 +105,7 @@ def test_a_12_mp_case_is_shown_from_display_copies_and_edited_at_full_size(
     assert cur.editor.mask.shape == (3000, 4000)  # edits and export stay full size
     assert window.canvas.image_size == (3000, 4000)
     small_side = display_shape(3000, 4000)
+    qtbot.waitUntil(window.canvas.photo.has_image, timeout=10_000)  # made on a pool thread
     for item in (window.canvas.photo, window.view.items["variance"], window.view.items["mask"]):
         assert item.display_shape() == small_side
         assert item.boundingRect() == QRectF(0, 0, 4000, 3000)
