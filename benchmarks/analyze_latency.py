@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -77,6 +78,7 @@ def measure(width: int, height: int, model_dir: str | None, runs: int, threads: 
         "input": f"{width}x{height}" + (" noise" if synthetic else ""),
         "model": analyzer.model_id,
         "settings": settings.to_dict(),
+        "design": model.config.get("uncertainty"),  # engine.pipeline.SamplingDesign; None = votes
         "threads": threads,
         "seconds_median": round(statistics.median(seconds), 3),
         "seconds_min": round(min(seconds), 3),
@@ -99,6 +101,7 @@ def main() -> int:
         w, h = (int(v) for v in args.size.split("x"))
         print(json.dumps(measure(w, h, args.model, args.runs, args.threads, args.synthetic, args.method)))
         return 0
+    load_before = os.getloadavg()
     print(f"{'input':>16} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MB':>8}  stages (median s)")
     for w, h in SIZES:
         cmd = [sys.executable, __file__, "--size", f"{w}x{h}", "--runs", str(args.runs), "--threads", str(args.threads)]
@@ -112,7 +115,12 @@ def main() -> int:
         stages = " ".join(f"{k}={v}" for k, v in row["stages_median"].items())
         print(f"{row['input']:>16} {row['seconds_median']:>9} {row['seconds_min']:>7} {row['seconds_max']:>7} "
               f"{row['peak_rss_mb']:>8}  {stages}")
-    print(f"model {row['model']}, settings {row['settings']}, {args.threads} CPU threads, {args.runs} runs each")
+    print(f"model {row['model']}, settings {row['settings']}, design {row['design']}, {args.threads} CPU threads, "
+          f"{args.runs} runs each")
+    # A CPU shared with other work slows every figure above: the 1-minute load average, before
+    # and after, says how shared it was (a quiet 2-core machine reads below 2).
+    print(f"load average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}, "
+          f"on {os.cpu_count()} CPUs")
     return 0
 
 
