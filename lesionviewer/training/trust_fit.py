@@ -111,10 +111,15 @@ def fit_term(statistic: str, train: np.ndarray, components: int) -> ood.Gaussian
     axes = vt[:k]
     variances = np.maximum(sing[:k] ** 2 / max(len(z) - 1, 1), 1e-9)
     residual = np.mean((z - (z @ axes.T) @ axes) ** 2, axis=1).mean() if k < z.shape[1] else 1.0
-    term = ood.GaussianTerm(statistic, tuple(center), tuple(scale), tuple(tuple(row) for row in axes),
-                            tuple(variances), float(max(residual, 1e-12)), 1.0)
+    term = ood.GaussianTerm(statistic, _short(center), _short(scale), tuple(_short(row) for row in axes),
+                            _short(variances), _short([max(residual, 1e-12)])[0], 1.0)
     norm = float(np.median([term.term(v) for v in x]))
-    return dataclasses.replace(term, norm=max(norm, 1e-12))
+    return dataclasses.replace(term, norm=_short([max(norm, 1e-12)])[0])
+
+
+def _short(values) -> tuple[float, ...]:
+    """Seven significant digits (float32's precision): config.json stays a few hundred kB."""
+    return tuple(float(f"{float(v):.7g}") for v in values)
 
 
 def fit_ood(train: dict[str, np.ndarray], timesteps, calibration: dict[str, np.ndarray], *,
