@@ -131,9 +131,10 @@ def check_model(report: Report, model: str | None, device: str):
     t0 = time.perf_counter()
     analyzer = Analyzer.from_dir(folder, device=device)  # checks both SHA-256 digests
     report.timings["model load"] = time.perf_counter() - t0
+    imported = report.timings["import torch"]
     report.say(f"model: {analyzer.model_name} ({analyzer.model_id}) from {folder}, files match "
-               f"their SHA-256 ({report.timings['model load']:.2f} s; import torch "
-               f"{report.timings['import torch']:.2f} s)")
+               f"their SHA-256 ({report.timings['model load']:.2f} s"
+               + (f"; import torch {imported:.2f} s)" if imported > 0.05 else ")"))
     report.say(f"device: {analyzer.device} (torch {torch.__version__}, "
                f"CUDA {'available' if torch.cuda.is_available() else 'not available'}, "
                f"{torch.get_num_threads()} threads)")
