@@ -160,6 +160,13 @@ def wait_model(app, window, timeout=120.0):
         raise SystemExit(svc.unavailable_message)
 
 
+def threads() -> int:
+    """The analysis thread's torch thread count (set by the app, or LESIONVIEWER_TORCH_THREADS)."""
+    from lesionviewer.app.worker import analysis_threads
+
+    return analysis_threads()
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -225,7 +232,8 @@ def scenario_draw(args, work: Path) -> None:
     assert back is not None
     h, w = a.consensus_mask.shape
     print(f"draw {args.size} ({w}x{h}): opened to result on screen {shown:.2f} s "
-          f"(engine {a.timings.get('total', float('nan')):.2f} s); longest GUI stall {longest * 1000:.0f} ms "
+          f"(engine {a.timings.get('total', float('nan')):.2f} s, UNet pass "
+          f"{a.timings.get('denoiser', float('nan')):.2f} s on {threads()} torch threads); longest GUI stall {longest * 1000:.0f} ms "
           f"({beats} beats in {seconds:.1f} s, {busy(beat)}); cache write {put:.2f} s, read {get:.2f} s, "
           f"{cache.nbytes / 1e6:.1f} MB; peak {peak_mb():.0f} MB")
     window.close()
@@ -332,6 +340,8 @@ def main() -> None:
     p.add_argument("--size", choices=tuple(SIZES), default="600x450")
     p.add_argument("--seconds", type=float, default=40.0)
     p.add_argument("--model", default=None, help="model folder, or 'tiny' (folder scenario)")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="analysis threads (default: the app's choice for this machine)")
     args = p.parse_args()
     if args.scenario == "all":
         runs = [["idle", "--seconds", "20"],
@@ -346,6 +356,8 @@ def main() -> None:
         return
     if args.model is None:
         args.model = str(SHIPPED)
+    if args.torch_threads:
+        os.environ["LESIONVIEWER_TORCH_THREADS"] = str(args.torch_threads)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory(prefix="lesionviewer-bench-") as tmp:
         work = Path(tmp)
