@@ -17,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lesionviewer.analyze_cli import analyse_image, result_files
+from lesionviewer.io.hashing import content_hash
+from lesionviewer.io.images import ImageLoadError, load_image
+
 ANALYSED, UNCHANGED, SKIPPED, FAILED = "analysed", "unchanged", "skipped", "failed"
 OUTPUT_COLUMNS = ("case_id", "path", "status", "error", "consensus_png", "variance_png", "record_json",
                   "seconds_read", "seconds_analyse", "seconds_encode", "worker_pid", "worker_peak_mb")
@@ -30,9 +34,6 @@ def read_photos(batch: dict) -> dict:
     """Hash and decode each photo with the io layer. A photo whose hash matches its earlier
     result set is not decoded (status ``unchanged``); one that cannot be read gets status
     ``failed`` and its one-line reason, and the batch goes on."""
-    from lesionviewer.io.hashing import content_hash
-    from lesionviewer.io.images import ImageLoadError, load_image
-
     n = len(batch["path"])
     out = {key: list(batch[key]) for key in ("path", "case_id", "previous_sha256", "previous_device")}
     out.update(status=[""] * n, error=[""] * n, sha256=[""] * n, rgb=[None] * n, seconds_read=[0.0] * n)
@@ -68,9 +69,6 @@ class AnalyzeActor:
         self.seed = seed
 
     def __call__(self, batch: dict) -> dict:
-        from lesionviewer.analyze_cli import analyse_image, result_files
-        from lesionviewer.io.images import load_image
-
         batch = read_photos(batch)
         n = len(batch["path"])
         out = {key: [None] * n for key in OUTPUT_COLUMNS}
@@ -85,7 +83,7 @@ class AnalyzeActor:
                 row["status"] = SKIPPED
             elif status != FAILED:
                 try:
-                    row.update(self._analyse(batch, i, path, case_id, analyse_image, result_files, load_image))
+                    row.update(self._analyse(batch, i, path, case_id))
                 except Exception as e:  # one odd image must not stop the archive
                     row["status"], row["error"] = FAILED, f"{path}: {type(e).__name__}: {_one_line(e)}"
             row["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -93,7 +91,7 @@ class AnalyzeActor:
                 out[key][i] = row[key]
         return {key: np.array(values, dtype=object) for key, values in out.items()}
 
-    def _analyse(self, batch, i, path, case_id, analyse_image, result_files, load_image) -> dict:
+    def _analyse(self, batch: dict, i: int, path: Path, case_id: str) -> dict:
         started = time.perf_counter()
         if batch["status"][i] == UNCHANGED:  # made on another device: decode it here
             rgb = load_image(path).rgb

@@ -83,6 +83,9 @@ def cluster():
             assert head.poll() is None, (temp / "start.log").read_text(errors="replace")
             assert time.monotonic() < deadline, "the Ray head did not start within 180 s"
             time.sleep(0.5)
+        addresses = {arg for cmdline in descendants(head.pid).values() for arg in cmdline.split("\0")
+                     if arg.startswith("--node-ip-address=")}
+        assert addresses == {"--node-ip-address=127.0.0.1"}, addresses  # every Ray process talks to 127.0.0.1
         yield {"address": f"127.0.0.1:{port}", "head": head.pid, "env": env}
     finally:
         started = descendants(head.pid)  # Ray's workers outlive the raylet for a while
