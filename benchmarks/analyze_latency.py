@@ -67,11 +67,12 @@ def measure(width: int, height: int, model_dir: str | None, runs: int, threads: 
     settings = analyzer.resolve(AnalysisSettings(method=Method(method) if method else None))
     image = test_image(width, height, synthetic)
     analyzer.analyze(image, settings)  # warm-up: first-call allocations and kernel selection
-    seconds, stages = [], []
+    seconds, cpu, stages = [], [], []
     for seed in range(runs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = analyzer.analyze(image, settings, seed=seed)
         seconds.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
         stages.append(result.timings)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -83,6 +84,9 @@ def measure(width: int, height: int, model_dir: str | None, runs: int, threads: 
         "seconds_median": round(statistics.median(seconds), 3),
         "seconds_min": round(min(seconds), 3),
         "seconds_max": round(max(seconds), 3),
+        # CPU seconds of this process: with --threads 1 what a quiet machine's wall clock would
+        # read, whatever else shares the CPU (with more threads it adds up over the threads).
+        "cpu_seconds_median": round(statistics.median(cpu), 3),
         "stages_median": {k: round(statistics.median(s[k] for s in stages), 3) for k in stages[0]},
         "peak_rss_mb": round(peak_mb, 1),
     }
@@ -102,7 +106,7 @@ def main() -> int:
         print(json.dumps(measure(w, h, args.model, args.runs, args.threads, args.synthetic, args.method)))
         return 0
     load_before = os.getloadavg()
-    print(f"{'input':>16} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MB':>8}  stages (median s)")
+    print(f"{'input':>16} {'median s':>9} {'min s':>7} {'max s':>7} {'cpu s':>6} {'peak MB':>8}  stages (median s)")
     for w, h in SIZES:
         cmd = [sys.executable, __file__, "--size", f"{w}x{h}", "--runs", str(args.runs), "--threads", str(args.threads)]
         if args.model:
@@ -114,7 +118,7 @@ def main() -> int:
         row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         stages = " ".join(f"{k}={v}" for k, v in row["stages_median"].items())
         print(f"{row['input']:>16} {row['seconds_median']:>9} {row['seconds_min']:>7} {row['seconds_max']:>7} "
-              f"{row['peak_rss_mb']:>8}  {stages}")
+              f"{row['cpu_seconds_median']:>6} {row['peak_rss_mb']:>8}  {stages}")
     print(f"model {row['model']}, settings {row['settings']}, design {row['design']}, {args.threads} CPU threads, "
           f"{args.runs} runs each")
     # A CPU shared with other work slows every figure above: the 1-minute load average, before

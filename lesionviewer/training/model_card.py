@@ -158,12 +158,15 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
 def design_phrase(config: dict) -> str:
     section = config.get("uncertainty") or {}
     if not section.get("soft"):
-        return " on every sample (consensus = share of votes)"
+        return ", applied to every sample (consensus = share of votes)"
     views = int(section.get("views", 1))
-    return (f" once, on the soft consensus; samples differ in timestep"
-            + (", in the probe ensemble member that reads them" if section.get("member_per_sample") else "")
-            + (f" and in {views} flipped views of the photo" if views > 1 else "")
-            + "; GED and the variance heatmap are taken before refinement")
+    differ = ("; samples differ in noise and timestep"
+              + (", in the probe ensemble member that reads them" if section.get("member_per_sample") else "")
+              + (f" and in {views} flipped views of the photo" if views > 1 else ""))
+    if section.get("crf_samples"):
+        return (", applied to every soft sample (consensus = mean of their DenseCRF marginals, continuous); variance "
+                "heatmap from the unrefined soft samples; GED from the refined sample masks" + differ)
+    return ", applied once, to the soft consensus; GED and the variance heatmap taken before refinement" + differ
 
 
 UNCERTAINTY_TARGETS = (("variance→error AUROC", "variance_error_auroc", 0.85),
@@ -183,8 +186,9 @@ def uncertainty_lines(config: dict, evaluation: dict) -> list[str]:
     out = ["## Uncertainty: what the heatmap and GED mean", "",
            "The **variance heatmap** is the predictive variance p(1 − p) of the lesion label under the soft samples "
            "(p = their mean probability): what each sample is unsure of plus where they disagree, 0 (certain) to "
-           "0.25. **GED** is the mean pairwise 1 − IoU of the sample masks before DenseCRF: how much the samples "
-           "disagree about *the mask* (not about the diagnosis).", ""]
+           "0.25, and 0.25 where DenseCRF overrode the samples' majority. **GED** is the mean pairwise 1 − IoU "
+           f"of the sample masks ({'after' if (config.get('uncertainty') or {}).get('crf_samples') else 'before'} "
+           "DenseCRF): how much the samples disagree about *the mask* (not about the diagnosis).", ""]
     if "ged_low" in trust:
         out += [f"GED levels: **low** below {trust['ged_low']:.4f}, **medium** up to {trust['ged_high']:.4f}, "
                 "**high** from there (`trust.ged_low` / `trust.ged_high` in config.json). Fitted on the "
