@@ -87,7 +87,11 @@ def test_ged_cut_off_separates_failed_masks():
     iou = np.concatenate([rng.uniform(0.7, 0.95, 150), rng.uniform(0.1, 0.6, 30)])
     ged = np.concatenate([rng.uniform(0.0, 0.15, 150), rng.uniform(0.2, 0.5, 30)])
     cut = F.fit_ged_cutoff(ged, iou)
-    assert ged[:150].max() <= cut < ged[150:].min()  # withholds every failed mask and no good one
+    withheld = ged > cut
+    assert withheld[150:].all()  # every failed mask
+    assert (iou[withheld] < 0.65).mean() >= 0.5  # a withheld figure: its mask more likely failed than not
+    previous = np.max(ged[ged < cut])  # the next smaller cut-off does not reach half
+    assert (iou[ged > previous] < 0.65).mean() < 0.5
     assert F.fit_ged_cutoff(ged, np.ones_like(iou)) is None
 
 
