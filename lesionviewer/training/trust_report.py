@@ -159,10 +159,11 @@ def ood_section(context) -> ReportSection | None:
         rows["all unlike photos"] = {"n": len(s), "flagged": float(np.mean(s > _cutoff(context))),
                                      "auroc": _auroc(inside, s)}
     notes = [
-        "Score: Mahalanobis distance of the denoiser's decoder feature statistics in their leading "
-        "principal components, their residual, and the squared log-ratio of its noise-prediction "
-        "error to the training mean (lesionviewer.engine.ood); cut-off: a percentile of the "
-        "calibration half's scores (config.json, ood.percentile).",
+        "Score: from the denoiser's own forward pass, three Gaussian terms fitted on `train` photos "
+        "(Mahalanobis distance in the leading principal components plus the residual, each divided by "
+        "its training median): the decoder features' moments over the photo, the same features inside "
+        "the consensus outline, and the log noise-prediction error per step (lesionviewer.engine.ood); "
+        "cut-off: a percentile of the calibration half's scores (config.json, ood.percentile).",
         "AUROC: dermoscopy of the reporting half against each set of unlike photos; flagged: share "
         "above the cut-off (for the dermoscopy row: false alarms).",
         f"Flagged unlike photos still showing a malignancy figure: {shown_when_flagged} (must be 0).",
