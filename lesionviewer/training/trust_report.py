@@ -21,6 +21,11 @@ OOD_COMPOSITES = 100  # phone-style composites of reporting-half photos in the O
 TARGETS = {"malignancy_auroc": 0.85, "malignancy_ece": 0.05, "ood_auroc": 0.95}
 
 
+def _config(context) -> dict:
+    """The evaluated model's config ({} for an analyzer without one, e.g. a test double)."""
+    return getattr(getattr(context.analyzer, "model", None), "config", None) or {}
+
+
 def _reported(context) -> list:
     if context.split == "val":
         return [r for r in context.results if r.half == REPORTING]
@@ -55,7 +60,7 @@ def _range_coverage(context, rows: list) -> float | None:
     from lesionviewer.io.images import load_image, load_mask
     from lesionviewer.training.trust_calibrate import case_readout
 
-    calibration = trust.calibration_of(context.analyzer.model.config)
+    calibration = trust.calibration_of(_config(context))
     if calibration is None or not rows:
         return None
     inside = []
@@ -176,7 +181,7 @@ def ood_section(context) -> ReportSection | None:
 def _cutoff(context) -> float:
     from lesionviewer.engine import trust
 
-    params = trust.ood_params_of(context.analyzer.model.config)
+    params = trust.ood_params_of(_config(context))
     return float("inf") if params is None else params.cutoff
 
 
