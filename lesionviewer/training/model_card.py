@@ -87,6 +87,8 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
     out += [hd.get("command", "# heads command not recorded")]
     if config.get("uncertainty_training", {}).get("command"):
         out += [config["uncertainty_training"]["command"]]
+    if config.get("trust_training", {}).get("command"):
+        out += [config["trust_training"]["command"]]
     out += [
             f"lesionviewer evaluate --data ../shared/data/isic-train --split val --model {model_dir} --out <report.json>",
             f"lesionviewer train card --model {model_dir} --evaluation <report.json> [--benchmark <bench.txt>]", "```", "",
@@ -136,6 +138,7 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
                 _table(["group", "n", "Dice", "precision", "malig. AUROC"],
                        [[g, f.get("n"), f.get("dice_mean"), f.get("precision_mean"), f.get("malignancy_auroc")] for g, f in groups.items()]), ""]
     out += uncertainty_lines(config, evaluation)
+    out += trust_card_lines(config, evaluation)
     if benchmark:
         out += ["## Speed", "", "Seconds per image on this CPU for the default analysis (all samples, CRF on), and peak "
                 "memory, from `benchmarks/analyze_latency.py`:", "", "```", benchmark.strip(), "```", ""]
@@ -153,6 +156,12 @@ def render(model_dir: Path, evaluation: dict, benchmark: str | None) -> str:
             "choices listed above were made on the whole of `val`, so the Dice figures are slightly optimistic.",
             "- Trained on a 2-core CPU within a session's time; see the issue notes for what more compute would buy.", ""]
     return "\n".join(out)
+
+
+def trust_card_lines(config: dict, evaluation: dict) -> list[str]:
+    from lesionviewer.training.trust_report import card_lines
+
+    return card_lines(config, evaluation)
 
 
 def design_phrase(config: dict) -> str:

@@ -209,14 +209,14 @@ def card_lines(config: dict[str, Any], evaluation: dict[str, Any]) -> list[str]:
                 f"pooled under the expert's outline (logit +- {cal['interval_quantile']:.2f} x (sample spread + "
                 f"{cal['spread_floor']:.3f})).",
                 "- The figure is withheld (the reason shown instead) for an out-of-distribution photo"
-                + (f" and when the mask's GED is above {cutoff:.3f} (the cut-off that best separates failed masks, "
-                   "IoU < 0.65, on the calibration half)." if cutoff is not None else ".")]
+                + (f" and when the mask's GED is above {cutoff:.3f} (the smallest at which at least half the masks "
+                   "above it failed, IoU < 0.65, on the calibration half)." if cutoff is not None else ".")]
     if params:
-        out += [f"- Out-of-distribution score: decoder feature statistics (Mahalanobis in "
-                f"{len(params['components'])} principal components fitted on {(record or {}).get('train_photos', '?')} "
-                f"`train` photos, plus their residual) and the denoiser's noise-prediction error against the training "
-                f"mean at each step; flagged above {params['cutoff']:.3f}, the {params['percentile']}th percentile of "
-                f"the calibration half's scores."]
+        terms = ", ".join(f"{t['statistic']} ({len(t['components'])} components)" for t in params.get("terms", []))
+        out += [f"- Out-of-distribution score: the sum of Gaussian terms on the denoiser's read-outs ({terms}), "
+                f"each fitted on {(record or {}).get('train_photos', '?')} `train` photos (Mahalanobis distance in the "
+                f"principal components plus the residual, divided by its training median); flagged above "
+                f"{params['cutoff']:.3f}, the {params['percentile']}th percentile of the calibration half's scores."]
     for section in evaluation.get("sections", []):
         if section.get("key") in ("malignancy", "ood"):
             from lesionviewer.training.report import section_markdown
