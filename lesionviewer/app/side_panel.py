@@ -65,6 +65,7 @@ class SidePanel(QWidget):
         self.dice = QLabel()
         self.dice.setToolTip("Dice overlap of the current mask with <id>_mask.png next to the photo")
         self.skin = QLabel()
+        self.skin.setWordWrap(True)  # "not measurable (...)" must not widen a narrow dock
         self.skin.setToolTip("Individual typology angle of the skin around the lesion "
                              "(Chardon et al. 1991); depends on lighting and camera")
         form.addRow("Lesion area", self.area)
