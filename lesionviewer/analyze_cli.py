@@ -150,7 +150,7 @@ def analyse_image(analyzer, settings, rgb: np.ndarray, path: Path, case_id: str,
     started = time.perf_counter()
     result = analyzer.analyze(rgb, settings, seed=seed)
     record = {"id": case_id, "source": path.name, "content_sha256": content_sha256 or content_hash(path),
-              "app_version": __version__, **result.summary()}
+              "app_version": __version__, **result.report()}
     reference_path = reference_mask_for(path)
     if reference_path is not None:
         reference = load_mask(reference_path, shape=result.consensus_mask.shape)

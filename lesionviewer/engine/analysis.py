@@ -153,6 +153,16 @@ class Analysis:
             "seconds": dict(self.timings),
         }
 
+    def report(self) -> dict[str, Any]:
+        """:meth:`summary` as written into files a person reads (analyze's JSON, exports): a
+        withheld malignancy figure is not there at all, only the reason, so no file shows a
+        number the app refuses to show. Evaluation and the cache keep :meth:`summary`."""
+        out = self.summary()
+        if self.malignancy_withheld:
+            out["malignancy_probability"] = None
+            out["malignancy_range"] = None
+        return out
+
 
 def _finite_or_none(value: float | None) -> float | None:
     """JSON has no NaN or infinity (RFC 8259): those become null."""

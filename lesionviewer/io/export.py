@@ -174,9 +174,10 @@ def export_record(
         record["model_id"] = analysis.model_id
         record["settings"] = analysis.settings
         record["ged"] = analysis.ged
-        record["malignancy_probability"] = analysis.malignancy_probability
-        record["skin_tone"] = analysis.summary()["skin_tone"]
-        record["analysis"] = analysis.summary()
+        report = analysis.report()  # a withheld malignancy figure is left out
+        record["malignancy_probability"] = report["malignancy_probability"]
+        record["skin_tone"] = report["skin_tone"]
+        record["analysis"] = report
         record["mask"]["pixels_differing_from_model"] = int(
             np.count_nonzero(mask != np.asarray(analysis.consensus_mask, dtype=bool))
         )

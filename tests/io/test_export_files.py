@@ -259,3 +259,21 @@ def test_coco_refuses_two_images_with_one_file_name():
     mask = np.ones((4, 4), bool)
     with pytest.raises(ValueError, match="listed twice"):
         coco_from_cases([("day1/case.jpg", mask), ("day2/case.jpg", mask), ("day1/case.jpg", mask)])
+
+
+def test_a_withheld_malignancy_figure_is_in_no_exported_file(tmp_path, analysis):
+    """The app refuses to show a malignancy figure for an out-of-distribution photo or an
+    uncertain mask: the exported JSON must not carry the number either, only the reason."""
+    import dataclasses
+
+    withheld = dataclasses.replace(analysis, malignancy_range=(0.2, 0.7), ood=True, ood_score=31.0,
+                                   malignancy_withheld="photo unlike the training images")
+    rgb = _photo()
+    paths = export_case(tmp_path / "out", "ISIC_0000001", rgb, withheld.consensus_mask, withheld, {})
+    record = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert record["malignancy_probability"] is None
+    assert record["analysis"]["malignancy_probability"] is None
+    assert record["analysis"]["malignancy_range"] is None
+    assert record["analysis"]["malignancy_withheld"] == "photo unlike the training images"
+    assert record["analysis"]["ood"] is True
+    assert withheld.summary()["malignancy_probability"] == pytest.approx(0.42)  # evaluation keeps it
