@@ -111,7 +111,10 @@ class CaseListModel(QAbstractTableModel):
         if col == STATUS:
             return list(CaseStatus).index(case.status)
         if col == GED:
-            return case.ged
+            # The review queue (GED, highest first) puts cases whose result the model itself
+            # distrusts (out-of-distribution photo, mask too uncertain: malignancy withheld)
+            # above the rest, however low their GED: an OOD photo can have samples that agree.
+            return None if case.ged is None else (bool(case.malignancy_withheld), case.ged)
         return None if case.malignancy_withheld else case.malignancy_probability  # sorts last
 
     # --- editing the list ------------------------------------------------------------------

@@ -212,3 +212,20 @@ def test_the_models_fitted_ged_cutoffs_reach_the_panel(make_window, tiny_model_d
     plain = make_window()  # the tiny model has no cut-offs: no level at all
     plain.side_panel.show_analysis(_analysis(ged=0.12, ged_level=None))
     assert plain.side_panel.ged.text() == "0.120"
+
+
+def test_the_review_queue_puts_withheld_results_first_whatever_their_ged(qtbot):
+    """An out-of-distribution photo can have samples that agree (low GED); the review queue
+    must still show it before confident in-distribution cases."""
+    from lesionviewer.app.case import Case
+    from lesionviewer.app.case_list import REVIEW_QUEUE, CaseListModel, CaseListPanel
+
+    panel = CaseListPanel(CaseListModel())
+    qtbot.addWidget(panel)
+    panel.model.set_cases([Case(Path("sure.jpg"), ged=0.30, malignancy_probability=0.5),
+                           Case(Path("ood.jpg"), ged=0.01, malignancy_withheld=REASON),
+                           Case(Path("calm.jpg"), ged=0.02, malignancy_probability=0.1),
+                           Case(Path("new.jpg"))])
+    panel.set_sort(REVIEW_QUEUE)
+    order = [panel.proxy.index(r, 0).data() for r in range(panel.proxy.rowCount())]
+    assert order == ["ood", "sure", "calm", "new"]
