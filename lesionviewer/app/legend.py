@@ -108,9 +108,15 @@ class OverlayLegend(QWidget):
             if widget is not None:
                 widget.deleteLater()
         for row, entry in enumerate(entries):
-            self._grid.addWidget(_Swatch(entry, self), row, 0)
-            self._grid.addWidget(QLabel(entry.label, self), row, 1)
+            swatch, label = _Swatch(entry, self), QLabel(entry.label, self)
+            self._grid.addWidget(swatch, row, 0)
+            self._grid.addWidget(label, row, 1)
+            # Children added to a legend already on screen are only shown by a queued call,
+            # after adjustSize() has sized it without them (an empty sliver): show them now.
+            swatch.show()
+            label.show()
         self.setVisible(bool(entries))
+        self._grid.activate()
         self.adjustSize()
         self.raise_()
 

@@ -68,6 +68,10 @@ def test_the_legend_lists_only_the_overlays_drawn(make_window, case_folder, resu
     press(Qt.Key_M)
     window.side_panel.overlay_checks["samples"].setChecked(True)
     assert legend.names() == ["contour", "mask", "reference", "samples", "variance"]
+    # Grown while on screen, the legend is sized to hold every row (it once stayed a sliver).
+    qtbot.wait(50)
+    hint = legend.sizeHint()
+    assert legend.width() >= hint.width() and legend.height() >= hint.height() >= 5 * 10
     window.side_panel.overlay_checks["contour"].setChecked(False)
     window.side_panel.overlay_checks["reference"].setChecked(False)
     press(Qt.Key_V)
