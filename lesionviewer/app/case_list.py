@@ -223,6 +223,8 @@ class CaseListPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        # Case names share long prefixes (ISIC_00…): keep both ends visible in a narrow list.
+        self.table.setTextElideMode(Qt.ElideMiddle)
         self.table.setIconSize(QPixmap(THUMB_SIZE, THUMB_SIZE).size())
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 6)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMenu, QScrollAr
 LIST_MIN_WIDTH = 150  # thumbnail and a short name still fit
 PANEL_MIN_WIDTH = 210  # the panel scrolls sideways below its natural width
 PHOTO_SHARE = 0.5  # the photo keeps at least this share of the window's width
-DEFAULT_SHARES = (0.20, 0.24)  # case list, result panel: their width on a fresh layout
+DEFAULT_SHARES = (0.26, 0.24)  # case list (room for the names beside status, GED, malignancy), result panel
 
 
 def _b64(data: QByteArray) -> str:

@@ -53,7 +53,7 @@ class SidePanel(QWidget):
 
     # --- construction ----------------------------------------------------------------------
     def _result_box(self) -> QGroupBox:
-        box = QGroupBox("Result")
+        box = QGroupBox("Summary")  # the dock around the panel is titled "Result"
         # malignancy (range / withheld), OOD warning and GED: see result_summary.py; the rows
         # below join its form so all labels share one column
         self.summary = ResultSummary()
