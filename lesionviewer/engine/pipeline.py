@@ -78,9 +78,9 @@ class Analyzer:
         self.working_size = model.working_size
         self.design = SamplingDesign.from_config(model.config)
         defaults = model.config.get("defaults", {})
+        # A default method that needs a missing probe is refused when the model is built
+        # (config_schema), never switched here behind the user's back.
         method = Method(defaults.get("method", "diffseg"))
-        if method is not Method.DIFFSEG and model.probe is None:
-            method = Method.DIFFSEG
         self.default_settings = AnalysisSettings(
             samples=int(defaults.get("samples", 4)),
             timestep_range=tuple(defaults.get("timestep_range", (60, 150))),
