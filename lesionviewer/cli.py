@@ -15,6 +15,8 @@ COMMANDS = {
     "gui": ("lesionviewer.app.launch", "open the desktop app (the default)"),
     "analyze": ("lesionviewer.analyze_cli", "segment images; write masks, maps and JSON"),
     "evaluate": ("lesionviewer.training.evaluate", "measure a model on data with expert masks"),
+    "synth": ("lesionviewer.training.synth.generate", "synthesise image-mask pairs from masks with a synthesis model"),
+    "cases": ("lesionviewer.cases_cli", "the case store: import, status, export of reviewed cases"),
 }
 TRAIN_COMMANDS = {
     "backbone": ("lesionviewer.training.backbone", "the class-conditional DDPM"),
@@ -22,6 +24,7 @@ TRAIN_COMMANDS = {
     "card": ("lesionviewer.training.model_card", "write MODEL_CARD.md from the model's records"),
     "calibrate": ("lesionviewer.training.trust_calibrate", "malignancy calibration and range, OOD cut-off on val's calibration half"),
     "uncertainty": ("lesionviewer.training.uncertainty_fit", "sampling design and GED cut-offs on val's calibration half"),
+    "synth": ("lesionviewer.training.synth.train", "the Siamese-Diffusion mask-to-image synthesis model"),
 }
 
 
