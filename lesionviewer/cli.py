@@ -16,6 +16,7 @@ COMMANDS = {
     "analyze": ("lesionviewer.analyze_cli", "segment images; write masks, maps and JSON"),
     "evaluate": ("lesionviewer.training.evaluate", "measure a model on data with expert masks"),
     "synth": ("lesionviewer.training.synth.generate", "synthesise image-mask pairs from masks with a synthesis model"),
+    "evaluate-synth": ("lesionviewer.training.synth.evaluate", "realism (KID), mask fidelity and real vs real+synthetic label-fraction table of a synthesis model"),
     "cases": ("lesionviewer.cases_cli", "the case store: import, status, export of reviewed cases"),
 }
 TRAIN_COMMANDS = {
