@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=[m.value for m in Method], help="default: the model's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-crf", action="store_true", help="skip DenseCRF refinement")
-    p.add_argument("--threshold", type=float, default=0.5, help="consensus probability for lesion")
+    p.add_argument("--threshold", type=float, help="consensus probability for lesion (default: the model's)")
     cluster = p.add_argument_group("on a Ray cluster (needs the 'cluster' extra; see docs/cluster.md)")
     cluster.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                          help="analyse on Ray: 'auto', 'ray://host:port', or none for a local cluster; "

@@ -41,7 +41,7 @@ class AnalysisSettings:
     timestep_range: tuple[int, int] | None = None
     crf: bool | None = None
     method: Method | None = None
-    threshold: float = 0.5
+    threshold: float | None = None
     device: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:

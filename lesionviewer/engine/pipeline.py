@@ -111,10 +111,12 @@ class Analyzer:
             timestep_range=d.timestep_range if s.timestep_range is None else tuple(int(v) for v in s.timestep_range),
             crf=d.crf if s.crf is None else bool(s.crf),
             method=d.method if s.method is None else Method(s.method),
-            threshold=float(s.threshold),
+            threshold=d.threshold if s.threshold is None else float(s.threshold),
             device=self.device,
         )
         lo, hi = resolved.timestep_range
+        if not (0.0 < resolved.threshold < 1.0):
+            raise ValueError(f"threshold must be between 0 and 1, not {resolved.threshold}")
         if not (1 <= resolved.samples <= 64):
             raise ValueError(f"samples must be between 1 and 64, not {resolved.samples}")
         if not (0 <= lo <= hi < self.model.schedule.num_timesteps):

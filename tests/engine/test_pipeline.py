@@ -402,3 +402,13 @@ def test_refining_every_soft_sample_gives_a_continuous_mean_of_marginals(tiny_mo
     assert (refined.sample_masks != plain.sample_masks).any()  # masks and GED after the CRF
     assert refined.ged == pytest.approx(ged(refined.sample_masks), abs=0.05)
     assert len(np.unique(refined.consensus_probability)) > 3 + 1  # not votes
+
+
+def test_an_unset_threshold_is_the_models_own_and_a_bad_one_is_refused(tiny_model_dir):
+    model = load_model(tiny_model_dir)
+    model.config.setdefault("defaults", {})["threshold"] = 0.4
+    analyzer = Analyzer(model, device="cpu")
+    assert analyzer.resolve(AnalysisSettings()).threshold == pytest.approx(0.4)
+    assert analyzer.resolve(AnalysisSettings(threshold=0.7)).threshold == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="threshold"):
+        analyzer.resolve(AnalysisSettings(threshold=1.5))
