@@ -6,7 +6,7 @@ PostgreSQL test runs, and removed at the end. Without PostgreSQL binaries the Po
 variants skip with the reason; with ``LESIONVIEWER_REQUIRE_POSTGRES=1`` (set by ``.ci/run``)
 they fail instead, so CI can never pass by skipping them.
 
-Every store test also gets its own user data and config folders (XDG_*), no
+Every store test also gets its own home (LESIONVIEWER_HOME, XDG_*), no
 ``LESIONVIEWER_DB`` from the environment, and the null keyring backend, so no test reads or
 writes the developer's real store, settings or keyring.
 """
@@ -65,6 +65,7 @@ def _private_user_folders(tmp_path_factory, monkeypatch):
     LESIONVIEWER_DB (platformdirs follows XDG_* on Linux)."""
     home = tmp_path_factory.mktemp("user")
     monkeypatch.delenv("LESIONVIEWER_DB", raising=False)
+    monkeypatch.setenv("LESIONVIEWER_HOME", str(home))  # the store's and the app's data folder
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
