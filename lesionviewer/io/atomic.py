@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -49,7 +50,40 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             pass
         raise
     _fsync_folder(path.parent)
+    _sweep_leftovers(path.parent)
     return path
+
+
+# A write never takes this long, so a temp file this old was left by a kill -9 or power cut.
+LEFTOVER_AGE_S = 3600.0
+_swept_folders: set[str] = set()
+_LEFTOVER_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # atomic_write_bytes's mkstemp names
+
+
+def _sweep_leftovers(folder: Path) -> None:
+    """Remove the hidden ``.NAME.*.tmp`` files that killed writes left in ``folder``.
+
+    Once per folder per process (a folder may hold thousands of photos), only files older
+    than :data:`LEFTOVER_AGE_S`, so a write in progress in another program is never touched.
+    """
+    key = os.fspath(folder)
+    if key in _swept_folders:
+        return
+    _swept_folders.add(key)
+    cutoff = time.time() - LEFTOVER_AGE_S
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not _LEFTOVER_NAME.match(entry.name):
+                    continue
+                try:
+                    if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        log.info("removed %s, left by an interrupted save", entry.path)
+                except OSError:
+                    pass
+    except OSError:
+        pass
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
