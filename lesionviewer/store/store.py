@@ -1,0 +1,461 @@
+"""The case store: cases, analyses, every rater's mask versions, review state and an audit log.
+
+One :class:`CaseStore` per program and user. Every write is one short transaction that also
+appends to the audit table and records the user; masks are inserted, never updated, so two
+people (or two programs of one person) saving the same case keep both versions and the later
+save is told (:attr:`SaveResult.conflict`). Every value reaches the database as a bound
+parameter (SQLAlchemy Core); no SQL is built from strings.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import getpass
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from lesionviewer.io.atomic import to_json_ready
+from lesionviewer.store import db, schema as t
+from lesionviewer.store.masks import encode_mask
+from lesionviewer.store.records import (Agreement, CaseRecord, ImportReport, MaskVersion,
+                                        QueueRow, SaveResult, case_record, mask_version, utc)
+from lesionviewer.store.states import (EDITABLE, PermissionDenied, ReviewError, ReviewState,
+                                       Role, check_move)
+from lesionviewer.store.url import redact, resolve_url
+
+log = logging.getLogger(__name__)
+_SAVE_ATTEMPTS = 5  # a save that loses a race for its version number tries again
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def default_user() -> str:
+    """The OS login name (what the store records unless the user changes it)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return "unknown"
+
+
+def _guarded(method):
+    """Turn "the database cannot be reached" into StoreUnavailable (redacted message)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except DBAPIError as exc:
+            if db.is_unavailable(exc):
+                raise db.unavailable(exc, self._url) from None
+            raise
+
+    return wrapper
+
+
+class CaseStore:
+    """The case store at one URL, used by one user (see :meth:`open`)."""
+
+    def __init__(self, engine, url: str, user: str, role: Role):
+        self._engine = engine
+        self._url = url
+        self.user = user
+        self.role = role
+
+    # --- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | None = None, user: str | None = None,
+             role: Role | None = None) -> "CaseStore":
+        """Open (and create or upgrade) the store at ``url`` (default: :func:`resolve_url`).
+
+        user: the name recorded on every write (default: the OS login). The first user of a
+        fresh store becomes a reviewer, later ones annotators until a reviewer grants more.
+        role: act with this role instead (a reviewer may open as an annotator); asking for
+        more than granted raises PermissionDenied. Raises StoreUnavailable when the database
+        cannot be reached, ValueError for a malformed URL or an empty user name.
+        """
+        url = url or resolve_url()
+        user = (user if user is not None else default_user()).strip()
+        if not user or len(user) > t.USER_NAME:
+            raise ValueError(f"a user name has 1 to {t.USER_NAME} characters, got {user!r}")
+        engine = db.make_engine(url)
+        try:
+            with db.writing(engine) as conn:
+                db.migrate(conn)
+                granted = _register(conn, user)
+        except DBAPIError as exc:
+            engine.dispose()
+            if db.is_unavailable(exc):
+                raise db.unavailable(exc, url) from None
+            raise
+        if role is Role.REVIEWER and granted is not Role.REVIEWER:
+            engine.dispose()
+            raise PermissionDenied(f"{user} is not a reviewer in this store")
+        log.info("case store %s opened by %s (%s)", redact(url), user, (role or granted).value)
+        return cls(engine, url, user, role or granted)
+
+    @property
+    def url_for_display(self) -> str:
+        return redact(self._url)
+
+    @property
+    def backend(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> "CaseStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- cases --------------------------------------------------------------------------
+    @_guarded
+    def add_case(self, photo_path: Path, labels: dict | None = None) -> CaseRecord:
+        """The case of this photo, added if new (identified by the SHA-256 of its bytes, so
+        adding it again changes nothing; a moved photo updates ``photo_uri``; given labels
+        are merged into the case's). Raises OSError when the photo cannot be read."""
+        from lesionviewer.store.photos import photo_facts
+
+        facts = photo_facts(Path(photo_path))
+        for attempt in range(2):
+            try:
+                with db.writing(self._engine) as conn:
+                    return self._add_case(conn, facts, labels)
+            except IntegrityError:  # another program added the same photo meanwhile
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _add_case(self, conn: Connection, facts: dict, labels: dict | None) -> CaseRecord:
+        row = conn.execute(select(t.cases).where(t.cases.c.content_sha256 == facts["sha256"])
+                           .with_for_update()).first()
+        labels = to_json_ready(labels or {})
+        if row is None:
+            now = _now()
+            case_id = conn.execute(insert(t.cases).values(
+                photo_uri=facts["uri"], content_sha256=facts["sha256"], width=facts["width"],
+                height=facts["height"], size_bytes=facts["size"], labels=labels,
+                state=ReviewState.NEW.value, state_rank=ReviewState.NEW.rank, row_version=1,
+                created_at=now, created_by=self.user, queue_uncertainty=-1.0,
+                queue_disagreement=-1.0, raters=0).returning(t.cases.c.id)).scalar_one()
+            self._audit(conn, "add case", case_id, {"photo_uri": facts["uri"], "labels": labels})
+            return self._case(conn, case_id)
+        changes: dict[str, Any] = {}
+        if row.photo_uri != facts["uri"]:
+            changes["photo_uri"] = facts["uri"]
+        merged = {**(row.labels or {}), **labels}
+        if merged != (row.labels or {}):
+            changes["labels"] = merged
+        if row.width is None and facts["width"] is not None:
+            changes.update(width=facts["width"], height=facts["height"])
+        if changes:
+            self._update_case(conn, row, changes)
+            self._audit(conn, "update case", row.id,
+                        {"was": {k: getattr(row, k) for k in changes}, **changes})
+        return self._case(conn, row.id)
+
+    @_guarded
+    def case_for_photo(self, photo_path: Path) -> CaseRecord | None:
+        """The case of this photo (by content), or None when not in the store."""
+        from lesionviewer.io.hashing import content_hash
+
+        sha = content_hash(photo_path)
+        with db.reading(self._engine) as conn:
+            row = conn.execute(select(t.cases).where(t.cases.c.content_sha256 == sha)).first()
+        return None if row is None else case_record(row)
+
+    @_guarded
+    def case_for_hash(self, content_sha256: str) -> CaseRecord | None:
+        """The case whose photo has this SHA-256 (64 hex digits), or None."""
+        with db.reading(self._engine) as conn:
+            row = conn.execute(select(t.cases).where(
+                t.cases.c.content_sha256 == content_sha256.lower())).first()
+        return None if row is None else case_record(row)
+
+    @_guarded
+    def get_case(self, case_id: int) -> CaseRecord:
+        """The case with this id; KeyError when there is none."""
+        with db.reading(self._engine) as conn:
+            return self._case(conn, case_id)
+
+    # --- analyses -----------------------------------------------------------------------
+    @_guarded
+    def record_analysis(self, case_id: int, summary: dict) -> None:
+        """Keep an analysis of the case: ``summary`` is lesionviewer's analysis record
+        (:meth:`lesionviewer.engine.analysis.Analysis.report`, or analyze's JSON; optional
+        "maps_uri": where its maps were written). The whole dict is kept; its GED and
+        malignancy feed the review queue. Moves a new case to "analysed"."""
+        from lesionviewer.store.analyses import analysis_values, uncertainty_key
+
+        values = analysis_values(summary)
+        with db.writing(self._engine) as conn:
+            row = self._lock_case(conn, case_id)
+            conn.execute(insert(t.analyses).values(case_id=case_id, author=self.user,
+                                                   created_at=_now(), **values))
+            changes: dict[str, Any] = {"ged": values["ged"], "malignancy": values["malignancy"],
+                                       "queue_uncertainty": uncertainty_key(values)}
+            if row.state == ReviewState.NEW.value:
+                changes.update(self._state_values(ReviewState.ANALYSED, None))
+            self._update_case(conn, row, changes)
+            self._audit(conn, "record analysis", case_id,
+                        {"model_id": values["model_id"], "ged": values["ged"],
+                         "state": changes.get("state", row.state)})
+
+    # --- masks --------------------------------------------------------------------------
+    @_guarded
+    def latest_masks(self, case_id: int) -> dict[str, MaskVersion]:
+        """Each rater's newest mask of the case: {author: version}, by author name."""
+        with db.reading(self._engine) as conn:
+            rows = conn.execute(_latest_rows(case_id)).all()
+        return {row.author: mask_version(row) for row in sorted(rows, key=lambda r: r.author)}
+
+    @_guarded
+    def history(self, case_id: int, author: str | None = None) -> list[MaskVersion]:
+        """Every mask version of the case (of one author, given one), oldest first."""
+        query = select(t.mask_versions).where(t.mask_versions.c.case_id == case_id)
+        if author is not None:
+            query = query.where(t.mask_versions.c.author == author)
+        with db.reading(self._engine) as conn:
+            rows = conn.execute(query.order_by(t.mask_versions.c.id)).all()
+        return [mask_version(row) for row in rows]
+
+    @_guarded
+    def save_mask(self, case_id: int, mask: np.ndarray, parent_id: int | None,
+                  source: str = "edit", created_at: _dt.datetime | None = None) -> SaveResult:
+        """Store ``mask`` (HxW bool) as this user's next version of the case.
+
+        parent_id: the version the edit started from (any rater's), None for one drawn from
+        scratch. When that is no longer the newest of its line (someone saved meanwhile) or
+        this user saved a newer version elsewhere, the mask is still stored and the result's
+        ``conflict`` names the version it was based past. Moves the case to "corrected".
+        Raises ReviewError on a signed-off case, ValueError for a mask of the wrong size or a
+        parent from another case, KeyError for an unknown case.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        png = encode_mask(mask)  # before the transaction: keep it short
+        for attempt in range(_SAVE_ATTEMPTS):
+            try:
+                with db.writing(self._engine) as conn:
+                    return self._save_mask(conn, case_id, mask, png, parent_id, source,
+                                           created_at)
+            except IntegrityError:
+                if attempt + 1 == _SAVE_ATTEMPTS:
+                    raise
+                log.info("version number of case %s taken meanwhile; saving again", case_id)
+        raise AssertionError("unreachable")
+
+    def _save_mask(self, conn, case_id, mask, png, parent_id, source, created_at) -> SaveResult:
+        from lesionviewer.store.agreement import raters_ged
+
+        row = self._lock_case(conn, case_id)
+        state = ReviewState(row.state)
+        if state not in EDITABLE:
+            raise ReviewError(f"case {case_id} is {state.value}; a reviewer must reopen it "
+                              f"before it can be edited")
+        height, width = mask.shape
+        if row.width is not None and (row.height, row.width) != (height, width):
+            raise ValueError(f"the mask is {height}x{width}, the photo {row.height}x{row.width}")
+        conflict = self._conflict(conn, case_id, parent_id)
+        mv = t.mask_versions.c
+        number = conn.execute(select(func.coalesce(func.max(mv.number), 0)).where(
+            mv.case_id == case_id, mv.author == self.user)).scalar_one() + 1
+        version_id = conn.execute(insert(t.mask_versions).values(
+            case_id=case_id, author=self.user, created_at=created_at or _now(),
+            parent_id=parent_id, number=number, width=width, height=height,
+            area_px=int(mask.sum()), mask_png=png, source=source
+        ).returning(mv.id)).scalar_one()
+        latest = [mask_version(r) for r in conn.execute(_latest_rows(case_id)).all()]
+        disagreement = raters_ged([v.mask for v in latest]) if len(latest) > 1 else None
+        changes: dict[str, Any] = {
+            "raters": len(latest), "last_author": self.user, "disagreement": disagreement,
+            "queue_disagreement": -1.0 if disagreement is None else disagreement}
+        if row.width is None:
+            changes.update(width=width, height=height)
+        if state is not ReviewState.CORRECTED:
+            changes.update(self._state_values(ReviewState.CORRECTED, None))
+        self._update_case(conn, row, changes)
+        self._audit(conn, "save mask", case_id, {
+            "version": version_id, "number": number, "parent": parent_id, "source": source,
+            "area_px": int(mask.sum()), "conflict_with": conflict.id if conflict else None})
+        saved = mask_version(conn.execute(select(t.mask_versions).where(mv.id == version_id)).one())
+        return SaveResult(saved, conflict)
+
+    def _conflict(self, conn: Connection, case_id: int, parent_id: int | None) -> MaskVersion | None:
+        """The version a save based on ``parent_id`` would pass over: the newest of the
+        parent's line if that moved on, else this user's newest if it is newer than the
+        parent (or exists at all, for a save from scratch)."""
+        mv = t.mask_versions.c
+        own = conn.execute(select(func.max(mv.id)).where(
+            mv.case_id == case_id, mv.author == self.user)).scalar_one()
+        if parent_id is not None:
+            parent = conn.execute(select(mv.case_id, mv.author).where(mv.id == parent_id)).first()
+            if parent is None or parent.case_id != case_id:
+                raise ValueError(f"mask version {parent_id} is not a version of case {case_id}")
+            newest_of_line = conn.execute(select(func.max(mv.id)).where(
+                mv.case_id == case_id, mv.author == parent.author)).scalar_one()
+            if newest_of_line != parent_id:
+                return self._version(conn, newest_of_line)
+        if own is not None and (parent_id is None or own > parent_id):
+            return self._version(conn, own)
+        return None
+
+    # --- review state -------------------------------------------------------------------
+    @_guarded
+    def set_state(self, case_id: int, state: ReviewState, comment: str | None = None) -> CaseRecord:
+        """Move the case to ``state`` (with an optional comment), recording who and when.
+        Signing off, and reopening a signed-off case, need Role.REVIEWER (PermissionDenied);
+        a move the workflow does not allow raises ReviewError (see states.ALLOWED)."""
+        state = ReviewState.parse(state)
+        with db.writing(self._engine) as conn:
+            row = self._lock_case(conn, case_id)
+            old = ReviewState(row.state)
+            check_move(old, state, self.role)
+            if old is state and comment is None:
+                return case_record(row)
+            self._update_case(conn, row, self._state_values(state, comment))
+            self._audit(conn, "set state", case_id,
+                        {"from": old.value, "to": state.value, "comment": comment})
+            return self._case(conn, case_id)
+
+    @_guarded
+    def grant(self, user: str, role: Role) -> None:
+        """Give ``user`` a role (added to the store if new). Reviewers only."""
+        if self.role is not Role.REVIEWER:
+            raise PermissionDenied("only a reviewer may grant roles")
+        user = user.strip()
+        if not user or len(user) > t.USER_NAME:
+            raise ValueError(f"a user name has 1 to {t.USER_NAME} characters, got {user!r}")
+        with db.writing(self._engine) as conn:
+            old = conn.execute(select(t.users.c.role).where(t.users.c.name == user)).scalar()
+            if old is None:
+                conn.execute(insert(t.users).values(name=user, role=role.value,
+                                                    created_at=_now(), created_by=self.user))
+            elif old != role.value:
+                conn.execute(update(t.users).where(t.users.c.name == user).values(role=role.value))
+            self._audit(conn, "grant", None, {"user": user, "role": role.value, "was": old})
+
+    @_guarded
+    def role_of(self, user: str) -> Role | None:
+        with db.reading(self._engine) as conn:
+            value = conn.execute(select(t.users.c.role).where(t.users.c.name == user)).scalar()
+        return None if value is None else Role(value)
+
+    # --- reading many -------------------------------------------------------------------
+    @_guarded
+    def review_queue(self, order: str = "uncertainty", state: ReviewState | None = None,
+                     rater: str | None = None, limit: int = 200, offset: int = 0) -> list[QueueRow]:
+        """Cases to review, most in need first: order "uncertainty" (model distrusts its
+        result, then highest GED), "disagreement" (raters' masks differ most) or "state"
+        (workflow order, oldest first); filtered by state and by a rater who drew a mask."""
+        from lesionviewer.store.queue import queue_query, queue_row
+
+        query = queue_query(order, None if state is None else ReviewState.parse(state), rater,
+                            limit, offset)
+        with db.reading(self._engine) as conn:
+            return [queue_row(r) for r in conn.execute(query)]
+
+    @_guarded
+    def agreement(self, case_id: int) -> Agreement | None:
+        """How the raters' newest masks agree (None with fewer than two raters)."""
+        from lesionviewer.store.agreement import agreement
+
+        return agreement(self.latest_masks(case_id))
+
+    @_guarded
+    def audit(self, case_id: int | None = None, limit: int = 500) -> list[dict]:
+        """The newest audit entries (of one case, given one): {id, at, user, case_id, action,
+        detail}, newest first."""
+        query = select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)
+        if case_id is not None:
+            query = query.where(t.audit.c.case_id == case_id)
+        with db.reading(self._engine) as conn:
+            rows = conn.execute(query).all()
+        return [{"id": r.id, "at": utc(r.at), "user": r.user, "case_id": r.case_id,
+                 "action": r.action, "detail": r.detail} for r in rows]
+
+    @_guarded
+    def counts(self) -> dict[ReviewState, int]:
+        """How many cases are in each state (every state listed, 0 included)."""
+        with db.reading(self._engine) as conn:
+            rows = conn.execute(select(t.cases.c.state, func.count()).group_by(t.cases.c.state))
+            found = {ReviewState(state): n for state, n in rows}
+        return {s: found.get(s, 0) for s in ReviewState}
+
+    def import_sidecars(self, paths: Iterable[Path]) -> ImportReport:
+        """Take in lesionviewer's sidecar autosaves (see :mod:`lesionviewer.store.importing`)."""
+        from lesionviewer.store.importing import import_sidecars
+
+        return import_sidecars(self, paths)
+
+    # --- internals ----------------------------------------------------------------------
+    def _case(self, conn: Connection, case_id: int) -> CaseRecord:
+        row = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
+        if row is None:
+            raise KeyError(f"no case {case_id} in the store")
+        return case_record(row)
+
+    def _lock_case(self, conn: Connection, case_id: int):
+        """The case row, locked until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's
+        BEGIN IMMEDIATE already holds the whole database)."""
+        row = conn.execute(select(t.cases).where(t.cases.c.id == case_id).with_for_update()).first()
+        if row is None:
+            raise KeyError(f"no case {case_id} in the store")
+        return row
+
+    def _version(self, conn: Connection, version_id: int) -> MaskVersion:
+        return mask_version(conn.execute(
+            select(t.mask_versions).where(t.mask_versions.c.id == version_id)).one())
+
+    def _state_values(self, state: ReviewState, comment: str | None) -> dict[str, Any]:
+        return {"state": state.value, "state_rank": state.rank, "state_by": self.user,
+                "state_at": _now(), "state_comment": comment}
+
+    def _update_case(self, conn: Connection, row, changes: dict[str, Any]) -> None:
+        done = conn.execute(update(t.cases).where(
+            t.cases.c.id == row.id, t.cases.c.row_version == row.row_version
+        ).values(row_version=row.row_version + 1, **changes))
+        if done.rowcount != 1:  # cannot happen under the row lock; never write blind
+            raise RuntimeError(f"case {row.id} changed during the transaction")
+
+    def _audit(self, conn: Connection, action: str, case_id: int | None, detail: dict) -> None:
+        _append_audit(conn, self.user, action, case_id, detail)
+
+
+def _append_audit(conn: Connection, user: str, action: str, case_id: int | None,
+                  detail: dict) -> None:
+    conn.execute(insert(t.audit).values(at=_now(), user=user, case_id=case_id, action=action,
+                                        detail=to_json_ready(detail)))
+
+
+def _latest_rows(case_id: int):
+    """Each author's newest mask version row of the case."""
+    mv = t.mask_versions.c
+    newest = select(func.max(mv.id)).where(mv.case_id == case_id).group_by(mv.author)
+    return select(t.mask_versions).where(mv.id.in_(newest))
+
+
+def _register(conn: Connection, user: str) -> Role:
+    """The user's role, adding them first if new: a reviewer when the store has no users."""
+    role = conn.execute(select(t.users.c.role).where(t.users.c.name == user)).scalar()
+    if role is not None:
+        return Role(role)
+    first = conn.execute(select(func.count()).select_from(t.users)).scalar_one() == 0
+    granted = Role.REVIEWER if first else Role.ANNOTATOR
+    conn.execute(insert(t.users).values(name=user, role=granted.value, created_at=_now(),
+                                        created_by=user))
+    _append_audit(conn, user, "add user", None, {"user": user, "role": granted.value,
+                                                 "first": first})
+    return granted
