@@ -91,12 +91,15 @@ class Agreement:
 @dataclasses.dataclass
 class ImportReport:
     """What :meth:`CaseStore.import_sidecars` did. imported: sidecar files taken in; skipped:
-    already in the store; problems: (file, one-line reason) left as they are."""
+    already in the store; problems: (file, one-line reason) not imported (the files are left
+    as they are); notes: (file, what was not carried over, e.g. a "reviewed" status imported
+    by an annotator); case_ids: the cases they belong to."""
 
     imported: list[Path] = dataclasses.field(default_factory=list)
     skipped: list[Path] = dataclasses.field(default_factory=list)
     problems: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
     case_ids: list[int] = dataclasses.field(default_factory=list)
+    notes: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
 
 
 def utc(value: _dt.datetime | None) -> _dt.datetime | None:

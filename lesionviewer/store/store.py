@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import getpass
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,21 +29,11 @@ from lesionviewer.store.records import (Agreement, CaseRecord, ImportReport, Mas
 from lesionviewer.store.states import (EDITABLE, PermissionDenied, ReviewError, ReviewState,
                                        Role, check_move)
 from lesionviewer.store.url import redact, resolve_url
+from lesionviewer.store.users import append_audit, check_name, default_user, now, register
+from lesionviewer.store.versions import conflict_for, latest_rows
 
 log = logging.getLogger(__name__)
 _SAVE_ATTEMPTS = 5  # a save that loses a race for its version number tries again
-
-
-def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def default_user() -> str:
-    """The OS login name (what the store records unless the user changes it)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError, ImportError):
-        return "unknown"
 
 
 def _guarded(method):
@@ -84,14 +73,12 @@ class CaseStore:
         cannot be reached, ValueError for a malformed URL or an empty user name.
         """
         url = url or resolve_url()
-        user = (user if user is not None else default_user()).strip()
-        if not user or len(user) > t.USER_NAME:
-            raise ValueError(f"a user name has 1 to {t.USER_NAME} characters, got {user!r}")
+        user = check_name(user if user is not None else default_user())
         engine = db.make_engine(url)
         try:
             with db.writing(engine) as conn:
                 db.migrate(conn)
-                granted = _register(conn, user)
+                granted = register(conn, user)
         except DBAPIError as exc:
             engine.dispose()
             if db.is_unavailable(exc):
@@ -144,12 +131,11 @@ class CaseStore:
                            .with_for_update()).first()
         labels = to_json_ready(labels or {})
         if row is None:
-            now = _now()
             case_id = conn.execute(insert(t.cases).values(
                 photo_uri=facts["uri"], content_sha256=facts["sha256"], width=facts["width"],
                 height=facts["height"], size_bytes=facts["size"], labels=labels,
                 state=ReviewState.NEW.value, state_rank=ReviewState.NEW.rank, row_version=1,
-                created_at=now, created_by=self.user, queue_uncertainty=-1.0,
+                created_at=now(), created_by=self.user, queue_uncertainty=-1.0,
                 queue_disagreement=-1.0, raters=0).returning(t.cases.c.id)).scalar_one()
             self._audit(conn, "add case", case_id, {"photo_uri": facts["uri"], "labels": labels})
             return self._case(conn, case_id)
@@ -198,28 +184,31 @@ class CaseStore:
         (:meth:`lesionviewer.engine.analysis.Analysis.report`, or analyze's JSON; optional
         "maps_uri": where its maps were written). The whole dict is kept; its GED and
         malignancy feed the review queue. Moves a new case to "analysed"."""
+        with db.writing(self._engine) as conn:
+            self._record_analysis(conn, case_id, summary)
+
+    def _record_analysis(self, conn: Connection, case_id: int, summary: dict) -> None:
         from lesionviewer.store.analyses import analysis_values, uncertainty_key
 
         values = analysis_values(summary)
-        with db.writing(self._engine) as conn:
-            row = self._lock_case(conn, case_id)
-            conn.execute(insert(t.analyses).values(case_id=case_id, author=self.user,
-                                                   created_at=_now(), **values))
-            changes: dict[str, Any] = {"ged": values["ged"], "malignancy": values["malignancy"],
-                                       "queue_uncertainty": uncertainty_key(values)}
-            if row.state == ReviewState.NEW.value:
-                changes.update(self._state_values(ReviewState.ANALYSED, None))
-            self._update_case(conn, row, changes)
-            self._audit(conn, "record analysis", case_id,
-                        {"model_id": values["model_id"], "ged": values["ged"],
-                         "state": changes.get("state", row.state)})
+        row = self._lock_case(conn, case_id)
+        conn.execute(insert(t.analyses).values(case_id=case_id, author=self.user,
+                                               created_at=now(), **values))
+        changes: dict[str, Any] = {"ged": values["ged"], "malignancy": values["malignancy"],
+                                   "queue_uncertainty": uncertainty_key(values)}
+        if row.state == ReviewState.NEW.value:
+            changes.update(self._state_values(ReviewState.ANALYSED, None))
+        self._update_case(conn, row, changes)
+        self._audit(conn, "record analysis", case_id,
+                    {"model_id": values["model_id"], "ged": values["ged"],
+                     "state": changes.get("state", row.state)})
 
     # --- masks --------------------------------------------------------------------------
     @_guarded
     def latest_masks(self, case_id: int) -> dict[str, MaskVersion]:
         """Each rater's newest mask of the case: {author: version}, by author name."""
         with db.reading(self._engine) as conn:
-            rows = conn.execute(_latest_rows(case_id)).all()
+            rows = conn.execute(latest_rows(case_id)).all()
         return {row.author: mask_version(row) for row in sorted(rows, key=lambda r: r.author)}
 
     @_guarded
@@ -268,16 +257,16 @@ class CaseStore:
         height, width = mask.shape
         if row.width is not None and (row.height, row.width) != (height, width):
             raise ValueError(f"the mask is {height}x{width}, the photo {row.height}x{row.width}")
-        conflict = self._conflict(conn, case_id, parent_id)
+        conflict = conflict_for(conn, case_id, self.user, parent_id)
         mv = t.mask_versions.c
         number = conn.execute(select(func.coalesce(func.max(mv.number), 0)).where(
             mv.case_id == case_id, mv.author == self.user)).scalar_one() + 1
         version_id = conn.execute(insert(t.mask_versions).values(
-            case_id=case_id, author=self.user, created_at=created_at or _now(),
+            case_id=case_id, author=self.user, created_at=created_at or now(),
             parent_id=parent_id, number=number, width=width, height=height,
             area_px=int(mask.sum()), mask_png=png, source=source
         ).returning(mv.id)).scalar_one()
-        latest = [mask_version(r) for r in conn.execute(_latest_rows(case_id)).all()]
+        latest = [mask_version(r) for r in conn.execute(latest_rows(case_id)).all()]
         disagreement = raters_ged([v.mask for v in latest]) if len(latest) > 1 else None
         changes: dict[str, Any] = {
             "raters": len(latest), "last_author": self.user, "disagreement": disagreement,
@@ -293,25 +282,6 @@ class CaseStore:
         saved = mask_version(conn.execute(select(t.mask_versions).where(mv.id == version_id)).one())
         return SaveResult(saved, conflict)
 
-    def _conflict(self, conn: Connection, case_id: int, parent_id: int | None) -> MaskVersion | None:
-        """The version a save based on ``parent_id`` would pass over: the newest of the
-        parent's line if that moved on, else this user's newest if it is newer than the
-        parent (or exists at all, for a save from scratch)."""
-        mv = t.mask_versions.c
-        own = conn.execute(select(func.max(mv.id)).where(
-            mv.case_id == case_id, mv.author == self.user)).scalar_one()
-        if parent_id is not None:
-            parent = conn.execute(select(mv.case_id, mv.author).where(mv.id == parent_id)).first()
-            if parent is None or parent.case_id != case_id:
-                raise ValueError(f"mask version {parent_id} is not a version of case {case_id}")
-            newest_of_line = conn.execute(select(func.max(mv.id)).where(
-                mv.case_id == case_id, mv.author == parent.author)).scalar_one()
-            if newest_of_line != parent_id:
-                return self._version(conn, newest_of_line)
-        if own is not None and (parent_id is None or own > parent_id):
-            return self._version(conn, own)
-        return None
-
     # --- review state -------------------------------------------------------------------
     @_guarded
     def set_state(self, case_id: int, state: ReviewState, comment: str | None = None) -> CaseRecord:
@@ -320,29 +290,31 @@ class CaseStore:
         a move the workflow does not allow raises ReviewError (see states.ALLOWED)."""
         state = ReviewState.parse(state)
         with db.writing(self._engine) as conn:
-            row = self._lock_case(conn, case_id)
-            old = ReviewState(row.state)
-            check_move(old, state, self.role)
-            if old is state and comment is None:
-                return case_record(row)
-            self._update_case(conn, row, self._state_values(state, comment))
-            self._audit(conn, "set state", case_id,
-                        {"from": old.value, "to": state.value, "comment": comment})
-            return self._case(conn, case_id)
+            return self._set_state(conn, case_id, state, comment)
+
+    def _set_state(self, conn: Connection, case_id: int, state: ReviewState,
+                   comment: str | None) -> CaseRecord:
+        row = self._lock_case(conn, case_id)
+        old = ReviewState(row.state)
+        check_move(old, state, self.role)
+        if old is state and comment is None:
+            return case_record(row)
+        self._update_case(conn, row, self._state_values(state, comment))
+        self._audit(conn, "set state", case_id,
+                    {"from": old.value, "to": state.value, "comment": comment})
+        return self._case(conn, case_id)
 
     @_guarded
     def grant(self, user: str, role: Role) -> None:
         """Give ``user`` a role (added to the store if new). Reviewers only."""
         if self.role is not Role.REVIEWER:
             raise PermissionDenied("only a reviewer may grant roles")
-        user = user.strip()
-        if not user or len(user) > t.USER_NAME:
-            raise ValueError(f"a user name has 1 to {t.USER_NAME} characters, got {user!r}")
+        user = check_name(user)
         with db.writing(self._engine) as conn:
             old = conn.execute(select(t.users.c.role).where(t.users.c.name == user)).scalar()
             if old is None:
                 conn.execute(insert(t.users).values(name=user, role=role.value,
-                                                    created_at=_now(), created_by=self.user))
+                                                    created_at=now(), created_by=self.user))
             elif old != role.value:
                 conn.execute(update(t.users).where(t.users.c.name == user).values(role=role.value))
             self._audit(conn, "grant", None, {"user": user, "role": role.value, "was": old})
@@ -394,6 +366,7 @@ class CaseStore:
             found = {ReviewState(state): n for state, n in rows}
         return {s: found.get(s, 0) for s in ReviewState}
 
+    @_guarded
     def import_sidecars(self, paths: Iterable[Path]) -> ImportReport:
         """Take in lesionviewer's sidecar autosaves (see :mod:`lesionviewer.store.importing`)."""
         from lesionviewer.store.importing import import_sidecars
@@ -415,13 +388,9 @@ class CaseStore:
             raise KeyError(f"no case {case_id} in the store")
         return row
 
-    def _version(self, conn: Connection, version_id: int) -> MaskVersion:
-        return mask_version(conn.execute(
-            select(t.mask_versions).where(t.mask_versions.c.id == version_id)).one())
-
     def _state_values(self, state: ReviewState, comment: str | None) -> dict[str, Any]:
         return {"state": state.value, "state_rank": state.rank, "state_by": self.user,
-                "state_at": _now(), "state_comment": comment}
+                "state_at": now(), "state_comment": comment}
 
     def _update_case(self, conn: Connection, row, changes: dict[str, Any]) -> None:
         done = conn.execute(update(t.cases).where(
@@ -431,31 +400,6 @@ class CaseStore:
             raise RuntimeError(f"case {row.id} changed during the transaction")
 
     def _audit(self, conn: Connection, action: str, case_id: int | None, detail: dict) -> None:
-        _append_audit(conn, self.user, action, case_id, detail)
+        append_audit(conn, self.user, action, case_id, detail)
 
 
-def _append_audit(conn: Connection, user: str, action: str, case_id: int | None,
-                  detail: dict) -> None:
-    conn.execute(insert(t.audit).values(at=_now(), user=user, case_id=case_id, action=action,
-                                        detail=to_json_ready(detail)))
-
-
-def _latest_rows(case_id: int):
-    """Each author's newest mask version row of the case."""
-    mv = t.mask_versions.c
-    newest = select(func.max(mv.id)).where(mv.case_id == case_id).group_by(mv.author)
-    return select(t.mask_versions).where(mv.id.in_(newest))
-
-
-def _register(conn: Connection, user: str) -> Role:
-    """The user's role, adding them first if new: a reviewer when the store has no users."""
-    role = conn.execute(select(t.users.c.role).where(t.users.c.name == user)).scalar()
-    if role is not None:
-        return Role(role)
-    first = conn.execute(select(func.count()).select_from(t.users)).scalar_one() == 0
-    granted = Role.REVIEWER if first else Role.ANNOTATOR
-    conn.execute(insert(t.users).values(name=user, role=granted.value, created_at=_now(),
-                                        created_by=user))
-    _append_audit(conn, user, "add user", None, {"user": user, "role": granted.value,
-                                                 "first": first})
-    return granted
