@@ -14,11 +14,13 @@ import threading
 __all__ = ["main", "start_engine_import", "wait_for_engine_import"]
 
 
-def main(argv: list[str] | None = None, model_dir: str | None = None, device: str = "auto") -> int:
+def main(argv: list[str] | None = None, model_dir: str | None = None, device: str = "auto",
+         db_url: str | None = None) -> int:
     """Open the window with the photos/folders in ``argv`` (may be empty); returns the exit code.
 
     ``model_dir`` None means the shipped model (find_default_model); when none is installed the
     window still opens and says so. ``device`` "auto" uses the device saved in the settings.
+    ``db_url``: the case store (None: $LESIONVIEWER_DB, the settings, or the SQLite file).
     """
     start_engine_import()  # torch takes 1.4-2.3 s to import: overlap it with the window's
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None, model_dir: str | None = None, device: st
     settings = load_settings(dirs.config)
     if device == "auto":
         device = settings.device
-    window = MainWindow(settings, dirs, model_dir=model_dir, device=device)
+    window = MainWindow(settings, dirs, model_dir=model_dir, device=device, db_url=db_url)
     install_excepthook(lambda text: window.show_message(text, "error"))
     _close_on_ctrl_c(window)
     window.show()

@@ -37,6 +37,11 @@ class Case:
     saved_version: int = 0  # the version last written to the sidecar
     pending: Any = dataclasses.field(default=None, repr=False)  # CaseSidecar being saved
     save_error: str | None = None  # why the last save failed
+    # from the case store (review_sync.py): ReviewState value, raters with a saved mask, and
+    # their disagreement (GED among the raters' newest masks; None with fewer than two)
+    review_state: str | None = None
+    raters: tuple[str, ...] = ()
+    disagreement: float | None = None
 
     @property
     def unsaved(self) -> bool:

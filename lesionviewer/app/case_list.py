@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBox
 
 from lesionviewer.app.case import Case, CaseStatus
 
-COLUMNS = ("Case", "Status", "GED", "Malig.")
-NAME, STATUS, GED, MALIGNANCY = range(4)
+COLUMNS = ("Case", "Status", "GED", "Malig.", "Review", "Raters differ")
+NAME, STATUS, GED, MALIGNANCY, REVIEW, DISAGREEMENT = range(6)
+REVIEW_ORDER = ("new", "analysed", "in review", "corrected", "signed off")  # ReviewState values
 SORT_ROLE = Qt.UserRole + 1
 CASE_ROLE = Qt.UserRole + 2
 THUMB_SIZE = 48
@@ -53,7 +54,9 @@ class CaseListModel(QAbstractTableModel):
         if orientation == Qt.Horizontal and role == Qt.ToolTipRole:
             return ("Generalized Energy Distance among the model's sample masks: higher = less "
                     "sure" if section == GED else "Malignancy probability (decision support, not "
-                    "a diagnosis)" if section == MALIGNANCY else None)
+                    "a diagnosis)" if section == MALIGNANCY else "Review state in the case "
+                    "store" if section == REVIEW else "GED among the raters' masks: higher = "
+                    "they disagree more" if section == DISAGREEMENT else None)
         return None
 
     def data(self, index: QModelIndex, role=Qt.DisplayRole):
@@ -76,6 +79,8 @@ class CaseListModel(QAbstractTableModel):
                 cached = self._icons[case.path] = (case.thumbnail,
                                                    QIcon(QPixmap.fromImage(case.thumbnail)))
             return cached[1]
+        if role == Qt.ToolTipRole and col == REVIEW and case.raters:
+            return "Raters: " + ", ".join(case.raters)
         if role == Qt.ToolTipRole and col == MALIGNANCY and case.malignancy_withheld:
             return f"Malignancy figure withheld: {case.malignancy_withheld}"
         if role == Qt.ToolTipRole:
@@ -84,7 +89,7 @@ class CaseListModel(QAbstractTableModel):
             return QBrush(QColor("#888888"))
         if role == Qt.ForegroundRole and col == STATUS and case.status in _STATUS_COLOURS:
             return QBrush(QColor(_STATUS_COLOURS[case.status]))
-        if role == Qt.TextAlignmentRole and col in (GED, MALIGNANCY):
+        if role == Qt.TextAlignmentRole and col in (GED, MALIGNANCY, DISAGREEMENT):
             return int(Qt.AlignRight | Qt.AlignVCenter)
         return None
 
@@ -98,6 +103,10 @@ class CaseListModel(QAbstractTableModel):
             return case.status.value
         if col == GED:
             return "" if case.ged is None else f"{case.ged:.3f}"
+        if col == REVIEW:
+            return case.review_state or ""
+        if col == DISAGREEMENT:
+            return "" if case.disagreement is None else f"{case.disagreement:.3f}"
         if case.malignancy_withheld:
             return "withheld"  # never a figure the model says must not be read
         if case.malignancy_probability is None:
@@ -115,6 +124,11 @@ class CaseListModel(QAbstractTableModel):
             # distrusts (out-of-distribution photo, mask too uncertain: malignancy withheld)
             # above the rest, however low their GED: an OOD photo can have samples that agree.
             return None if case.ged is None else (bool(case.malignancy_withheld), case.ged)
+        if col == REVIEW:
+            state = case.review_state
+            return REVIEW_ORDER.index(state) if state in REVIEW_ORDER else None
+        if col == DISAGREEMENT:
+            return case.disagreement
         return None if case.malignancy_withheld else case.malignancy_probability  # sorts last
 
     # --- editing the list ------------------------------------------------------------------
@@ -157,7 +171,7 @@ class CaseListModel(QAbstractTableModel):
         row = self._rows.get(case.path)
         return QModelIndex() if row is None else self.index(row, column)
 
-    def case_changed(self, case: Case, first: int = NAME, last: int = MALIGNANCY) -> None:
+    def case_changed(self, case: Case, first: int = NAME, last: int = DISAGREEMENT) -> None:
         """The case's row changed in columns ``first..last``: only those cells are re-read
         (the view's column widths are fixed, so nothing else is)."""
         row = self._rows.get(case.path)
@@ -175,6 +189,18 @@ class CaseSortProxy(QSortFilterProxyModel):
         self.setFilterKeyColumn(NAME)
         self.setFilterCaseSensitivity(Qt.CaseInsensitive)
         self.setDynamicSortFilter(True)
+        self.row_filter = None  # Case -> bool, beside the name filter (review state, rater)
+
+    def set_row_filter(self, row_filter) -> None:
+        self.beginFilterChange()
+        self.row_filter = row_filter
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
+        if not super().filterAcceptsRow(source_row, source_parent):
+            return False
+        return self.row_filter is None or bool(self.row_filter(
+            self.sourceModel().cases[source_row]))
 
     def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
         a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
@@ -193,9 +219,12 @@ SORTS = {  # label -> (column, order); "folder order" is the model's own order
     "Review queue: most uncertain first": (GED, Qt.DescendingOrder),
     "Malignancy: highest first": (MALIGNANCY, Qt.DescendingOrder),
     "Status": (STATUS, Qt.AscendingOrder),
+    "Review queue: raters disagree most": (DISAGREEMENT, Qt.DescendingOrder),
+    "Review state": (REVIEW, Qt.AscendingOrder),
     "Name": (NAME, Qt.AscendingOrder),
 }
 REVIEW_QUEUE = "Review queue: most uncertain first"
+RATER_QUEUE = "Review queue: raters disagree most"
 
 
 class CaseListPanel(QWidget):
@@ -234,9 +263,11 @@ class CaseListPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.Stretch)
         metrics = self.table.fontMetrics()
-        for col, widest in ((STATUS, "analysing 100%"), (GED, "0.000"), (MALIGNANCY, "withheld")):
+        for col, widest in ((STATUS, "analysing 100%"), (GED, "0.000"), (MALIGNANCY, "withheld"),
+                            (REVIEW, "signed off")):
             text = max((widest, COLUMNS[col]), key=metrics.horizontalAdvance)
             header.resizeSection(col, metrics.horizontalAdvance(text) + 24)
+        self.table.setColumnHidden(DISAGREEMENT, True)  # a sort key (the rater queue) only
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.summary = QLabel()
         self.summary.setWordWrap(True)

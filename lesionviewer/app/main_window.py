@@ -28,6 +28,7 @@ from lesionviewer.app.docks import PanelDocks
 from lesionviewer.app.legend import OverlayLegend, legend_entries
 from lesionviewer.app.message_bar import AnalysisProgress, Banner, MessageBar
 from lesionviewer.app.result_summary import bind_message_bar
+from lesionviewer.app.review_window import install_review
 from lesionviewer.app.session import CaseSession
 from lesionviewer.app.side_panel import SidePanel
 from lesionviewer.app.tools import ToolController
@@ -40,7 +41,7 @@ PHOTO_FILTER = "Photos (" + " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES) + ");;
 
 class MainWindow(WindowTasks, QMainWindow):
     def __init__(self, settings: preferences.AppSettings, dirs: AppDirs,
-                 model_dir: str | None = None, device: str = "auto"):
+                 model_dir: str | None = None, device: str = "auto", db_url: str | None = None):
         super().__init__()
         self.setWindowTitle("lesionviewer")
         self.setWindowIcon(app_icon())
@@ -70,6 +71,7 @@ class MainWindow(WindowTasks, QMainWindow):
         self.setAcceptDrops(True)
         self.resize(QSize(1500, 920))
         self.docks.restore(settings.window_geometry, settings.window_state)
+        self.review = install_review(self, db_url)  # the case store, Review menu and panel
         self.session.service.load_model(model_dir, device)
         self._update_actions()
         self.canvas.setFocus(Qt.OtherFocusReason)  # not the filter box: see open_paths
@@ -326,7 +328,8 @@ class MainWindow(WindowTasks, QMainWindow):
         drawn = {"contour": has_mask, "mask": has_mask, "reference": has_reference,
                  "samples": has_analysis, "variance": has_analysis}
         self.legend.set_entries(legend_entries(
-            self.settings, {name: bool(visible.get(name)) and d for name, d in drawn.items()}))
+            self.settings, {name: bool(visible.get(name)) and d for name, d in drawn.items()})
+            + (self.review.legend_entries() if hasattr(self, "review") else []))
 
     def _on_hover(self, x: float, y: float) -> None:
         cur = self.session.current

@@ -62,6 +62,10 @@ class AppSettings:
     # QMainWindow.saveGeometry() / saveState() (docks), base64; "" = the default layout
     window_geometry: str = ""
     window_state: str = ""
+    # the case store (issue 9): "" = --db, $LESIONVIEWER_DB or the SQLite file in the data
+    # folder; never holds a password (that goes to the keyring, see lesionviewer.store.url)
+    db_url: str = ""
+    user_name: str = ""  # who is recorded on every store write; "" = the OS login
 
     def analysis_settings(self) -> AnalysisSettings:
         """The engine's settings for one analysis (unset fields resolved by the model)."""

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QDialog, QDia
                                QSpinBox, QVBoxLayout)
 
 from lesionviewer.app.preferences import AppSettings
+from lesionviewer.app.store_settings import StoreSettingsBox
 from lesionviewer.engine.analysis import AnalysisSettings, Method
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -108,6 +109,8 @@ class SettingsDialog(QDialog):
         row.addWidget(analysis)
         row.addWidget(colours)
         layout.addLayout(row)
+        self.store_box = StoreSettingsBox(settings)
+        layout.addWidget(self.store_box)
         layout.addWidget(buttons)
 
     def _show_colour(self, field: str) -> None:
@@ -146,4 +149,5 @@ class SettingsDialog(QDialog):
         s.device = self.device.currentText()
         s.analyse_folder_in_background = self.background.isChecked()
         s.variance_colormap = self.colormap.currentText()
+        self.store_box.apply_to(s)
         return s

@@ -171,5 +171,6 @@ class WindowTasks:
         if getattr(self, "_exporter", None) is not None:
             self._exporter.shutdown(5000)
         self.session.autosaver.wait(5000)
+        self.review.shutdown(5000)  # the last edits to the case store, then close it
         self.threads_left_running = not self.session.shutdown(5000)
         event.accept()

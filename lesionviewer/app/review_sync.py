@@ -1,0 +1,285 @@
+"""The session and the case store kept in step: every case opened is added, every analysis
+recorded, every mask edit committed within :data:`COMMIT_DELAY_MS` (beside the sidecar
+autosave, which stays), and the case on screen's review (state, raters, agreement, audit)
+read back for the Review panel. All store work runs on the store thread
+(:class:`~lesionviewer.app.store_service.StoreService`); this class only hands it over and
+applies what comes back, on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from lesionviewer.app.geometry import mask_contours
+from lesionviewer.app.rater_overlay import RaterOutline
+from lesionviewer.app.review_panel import when
+from lesionviewer.app.store_service import StoreService
+from lesionviewer.store.states import PermissionDenied, ReviewError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+COMMIT_DELAY_MS = 1000  # an edit is in the store within this plus the write (issue: 2 s)
+
+
+@dataclasses.dataclass(frozen=True)
+class RaterVersion:
+    """A rater's newest mask of the case (without the mask itself)."""
+
+    author: str
+    number: int
+    id: int
+    created_at: object  # datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseReview:
+    """What the Review panel shows for one case, read in one go on the store thread."""
+
+    path: Path
+    case_id: int
+    record: object  # CaseRecord
+    versions: list[RaterVersion]
+    outlines: list[RaterOutline] = dataclasses.field(repr=False)
+    agreement: object  # Agreement or None (fewer than two raters)
+    audit: list[dict] = dataclasses.field(repr=False)
+
+    def version_of(self, user: str) -> RaterVersion | None:
+        return next((v for v in self.versions if v.author == user), None)
+
+
+def read_review(service: StoreService, store, path: Path, case_id: int) -> CaseReview:
+    """(Store thread.) The case's record, raters' newest versions with their outlines,
+    agreement and audit trail; notes the user's newest version as the next save's parent."""
+    latest = store.latest_masks(case_id)
+    mine = latest.get(store.user)
+    service.note_base(case_id, None if mine is None else mine.id)
+    versions = sorted((RaterVersion(v.author, v.number, v.id, v.created_at)
+                       for v in latest.values()), key=lambda v: v.author.casefold())
+    outlines = [RaterOutline(v.author, v.number, mask_contours(v.mask)) for v in latest.values()]
+    return CaseReview(path, case_id, store.get_case(case_id), versions, outlines,
+                      store.agreement(case_id) if len(latest) >= 2 else None,
+                      store.audit(case_id, limit=200))
+
+
+class ReviewSync(QObject):
+    review_ready = Signal(object)  # CaseReview of the case on screen
+    message = Signal(str, str, object)  # text, level, actions (as CaseSession.message)
+    committed = Signal(object)  # SaveResult of a mask commit (tests wait on it)
+    case_updated = Signal(object)  # Case whose review fields changed
+
+    def __init__(self, session, service: StoreService, parent=None):
+        super().__init__(parent)
+        self.session, self.service = session, service
+        self.review: CaseReview | None = None
+        self.case_ids: dict[Path, int] = {}  # photo -> store case id, as far as known here
+        self._editor = None
+        self._dirty: dict[Path, object] = {}  # photo -> editor whose mask waits for a commit
+        self._unsent: dict[Path, object] = {}  # photo -> mask the store never got (offline)
+        self._recorded: set[tuple] = set()  # analyses recorded this session
+        self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
+        self._commit_timer.timeout.connect(self.commit)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=150)
+        self._refresh_timer.timeout.connect(self.refresh)
+        cases = session.cases
+        cases.rowsInserted.connect(lambda _p, first, last: self._add(cases.cases[first:last + 1]))
+        session.case_shown.connect(self._on_case_shown)
+        session.result_ready.connect(self._on_result_ready)
+        session.service.finished.connect(self._record_analysis)
+        session.service.cached.connect(self._record_analysis)
+        service.online_changed.connect(self._on_online_changed)
+        service.replayed.connect(self._on_replayed)
+        service.opened.connect(lambda _identity: self.refresh())
+
+    # --- cases and analyses ----------------------------------------------------------------
+    def _add(self, cases) -> None:
+        for case in cases:
+            self.service.call_for(case.path, lambda store, case_id: store.get_case(case_id),
+                                  lambda record, c=case: self._set_record(c, record),
+                                  lambda exc: None)  # offline: added once it is back
+
+    def _set_record(self, case, record) -> None:
+        self.case_ids[case.path] = record.id
+        case.review_state = record.state.value
+        self.case_updated.emit(case)
+
+    def _record_analysis(self, outcome) -> None:
+        analysis, path = outcome.analysis, outcome.job.path
+        key = (path, analysis.model_id, repr(sorted(analysis.settings.items())),
+               outcome.job.region)
+        if key in self._recorded:
+            return
+        self._recorded.add(key)
+        case = self.session.cases.find(path)
+        summary = analysis.report()
+        self.service.write_for(path, "record_analysis", summary,
+                               on_done=lambda _r: self._after_write(path),
+                               on_error=lambda exc, k=key: self._recorded.discard(k))
+        if case is not None and case.review_state in (None, "new"):
+            case.review_state = "analysed"
+            self.case_updated.emit(case)
+
+    # --- the case on screen ----------------------------------------------------------------
+    def _on_case_shown(self, cur) -> None:
+        self.commit()  # the case left: its last edits go now, not in a second
+        self.review = None
+        self.review_ready.emit(None)
+        self._watch_editor(None)
+        if cur is not None:
+            self.refresh()
+
+    def _on_result_ready(self, cur) -> None:
+        if cur is self.session.current:
+            self._watch_editor(cur.editor)
+
+    def _watch_editor(self, editor) -> None:
+        if editor is self._editor:
+            return
+        if self._editor is not None:
+            try:
+                self._editor.step_done.disconnect(self._on_step)
+            except (RuntimeError, TypeError):
+                pass
+        self._editor = editor
+        if editor is not None:
+            editor.step_done.connect(self._on_step)
+
+    def _on_step(self) -> None:
+        cur = self.session.current
+        if cur is None or cur.editor is not self._editor:
+            return
+        self._dirty[cur.case.path] = self._editor
+        if not self._commit_timer.isActive():  # not restarted: a busy user is saved too
+            self._commit_timer.start()
+
+    def refresh(self) -> None:
+        """Read the review of the case on screen again (after a write, or on opening)."""
+        cur = self.session.current
+        if cur is None or not self.service.is_open:
+            return
+        path = cur.case.path
+        self.service.call_for(path, lambda store, case_id: read_review(
+            self.service, store, path, case_id), self._on_review, lambda exc: None)
+
+    def _on_review(self, review: CaseReview) -> None:
+        self.case_ids[review.path] = review.case_id
+        case = self.session.cases.find(review.path)
+        if case is not None:
+            case.review_state = review.record.state.value
+            case.raters = tuple(v.author for v in review.versions)
+            agreement = review.agreement
+            case.disagreement = None if agreement is None else float(agreement.ged)
+            self.case_updated.emit(case)
+        cur = self.session.current
+        if cur is not None and cur.case.path == review.path:
+            self.review = review
+            self.review_ready.emit(review)
+
+    def _after_write(self, path: Path) -> None:
+        cur = self.session.current
+        if cur is not None and cur.case.path == path:
+            self._refresh_timer.start()
+
+    # --- mask commits ----------------------------------------------------------------------
+    def commit(self) -> None:
+        """Hand every edited mask waiting for the store to the store thread (a copy: the
+        editor goes on changing it)."""
+        self._commit_timer.stop()
+        dirty, self._dirty = self._dirty, {}
+        for path, editor in dirty.items():
+            self._send(path, editor.mask.copy())
+
+    def _send(self, path: Path, mask) -> None:
+        self._unsent.pop(path, None)
+        self.service.write_for(path, "save_mask", mask,
+                               on_done=lambda result: self._on_committed(path, result),
+                               on_error=lambda exc: self._on_commit_failed(path, mask, exc))
+
+    def _on_committed(self, path: Path, result) -> None:
+        if result is None:
+            return  # held for the server (StoreService.held_changed says so)
+        self.committed.emit(result)
+        case = self.session.cases.find(path)
+        if case is not None and case.review_state not in (None, "corrected"):
+            case.review_state = "corrected"
+            self.case_updated.emit(case)
+        if result.conflict is not None:
+            self._tell_conflict(path, result)
+        self._after_write(path)
+
+    def _tell_conflict(self, path: Path, result) -> None:
+        other, mine = result.conflict, result.version
+        who = "you, in another lesionviewer," if other.author == mine.author else other.author
+        self.message.emit(
+            f"'{path.name}': {who} saved a version of this mask at {when(other.created_at)} "
+            f"while you were editing (their version {other.number}). Both are kept: yours is "
+            f"version {mine.number} of {mine.author}. Compare the raters' outlines to see "
+            "both.", "warning", [("Compare raters", lambda: self.compare_requested())])
+
+    def compare_requested(self) -> None:
+        """Overridden by the window: switch "compare raters" on."""
+
+    def _on_commit_failed(self, path: Path, mask, exc: BaseException) -> None:
+        if isinstance(exc, StoreUnavailable):
+            self._unsent[path] = mask  # the case never reached the store: sent once it is back
+            return
+        log.error("mask commit of %s failed: %s", path.name, exc)
+        self.message.emit(f"The edits of '{path.name}' could not be written to the case store: "
+                          f"{exc}. They are kept in the sidecar file.", "error", None)
+
+    # --- review moves ----------------------------------------------------------------------
+    def set_state(self, state, comment: str = "") -> None:
+        review = self.review
+        if review is None:
+            return
+        path = review.path
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, (PermissionDenied, ReviewError)):
+                self.message.emit(f"Not done: {exc}.", "warning", None)
+            elif isinstance(exc, StoreUnavailable):
+                self.message.emit("The case store is not reachable: the review move was not "
+                                  "made.", "warning", None)
+            else:
+                self.message.emit(f"The review move failed: {exc}", "error", None)
+
+        self.service.call_for(path, lambda store, case_id: store.set_state(
+            case_id, state, comment or None), lambda _record: self._after_write(path), failed)
+
+    # --- the server comes and goes ---------------------------------------------------------
+    def _on_online_changed(self, online: bool, _why: str) -> None:
+        if not online:
+            return
+        unsent, self._unsent = self._unsent, {}
+        for path, mask in unsent.items():
+            self._send(path, mask)
+        self._add(self.session.cases.cases)  # cases opened while it was gone
+        self.refresh()
+
+    def _on_replayed(self, results) -> None:
+        paths = {case_id: path for path, case_id in self.case_ids.items()}
+        for op, result in results:
+            if op == "save_mask" and result is not None and result.conflict is not None:
+                case_id = result.version.case_id
+                self._tell_conflict(paths.get(case_id, Path(f"case {case_id}")), result)
+        self.refresh()
+
+    def fetch_disagreement(self) -> None:
+        """The raters' disagreement of every listed case (for the rater queue), from the
+        store's queue in one read."""
+        from lesionviewer.app.review_filter import QUEUE_FETCH
+
+        def apply(rows) -> None:
+            by_id = {row.case_id: row for row in rows}
+            for case in self.session.cases.cases:
+                row = by_id.get(self.case_ids.get(case.path))
+                if row is not None and (row.disagreement != case.disagreement
+                                        or row.state.value != case.review_state):
+                    case.disagreement, case.review_state = row.disagreement, row.state.value
+                    self.case_updated.emit(case)
+
+        self.service.call(lambda store: store.review_queue(order="disagreement",
+                                                           limit=QUEUE_FETCH),
+                          apply, lambda exc: None)

@@ -1,0 +1,326 @@
+"""The case store off the GUI thread: one store thread runs every call, in order.
+
+The GUI never waits on the database. A call is a function of the open
+:class:`~lesionviewer.store.CaseStore`; it runs on the single thread of a private pool (so
+writes are serialized and land in the order they were made) and its result or error comes
+back as a GUI-thread signal, handed to the caller's callback.
+
+When the server goes away (:class:`StoreUnavailable`), writes are held in the store's
+:class:`~lesionviewer.store.offline.WriteQueue` (a journal file in the app's data folder, so
+they survive a restart too), reads fail at once instead of waiting on a network timeout each,
+and a probe retries every :attr:`StoreService.probe_ms`. Once the server answers, the held
+writes are written in order (a save on a stale parent comes back as a conflict, never a lost
+update) and :attr:`StoreService.online_changed` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+
+from lesionviewer.store.states import Role, StoreUnavailable
+
+log = logging.getLogger(__name__)
+PROBE_MS = 3000  # while offline: how often the server is asked whether it is back
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreIdentity:
+    """Who writes, where: the redacted URL (never a password), the user and the user's role."""
+
+    url: str
+    user: str
+    role: Role
+
+    @property
+    def reviewer(self) -> bool:
+        return self.role is Role.REVIEWER
+
+
+class _Signals(QObject):
+    done = Signal(int, object, object)  # call id, result, exception (or None)
+    opened = Signal(object)  # StoreIdentity
+    online = Signal(bool, str)  # online, why not (redacted)
+    held = Signal(int)  # writes held now
+    replayed = Signal(object)  # list of (op, result) of held writes written back
+
+
+class _Job(QRunnable):
+    def __init__(self, fn: Callable[[], None]):
+        super().__init__()
+        self.fn = fn
+
+    def run(self) -> None:
+        self.fn()
+
+
+class StoreService(QObject):
+    """GUI-side handle of the store thread; see the module docstring."""
+
+    opened = Signal(object)  # StoreIdentity: the store is open
+    online_changed = Signal(bool, str)  # reachable or not, and why not (one sentence, redacted)
+    held_changed = Signal(int)  # how many writes wait for the server
+    replayed = Signal(object)  # [(op name, result)] of held writes written once back
+
+    def __init__(self, journal_path: Path, parent: QObject | None = None):
+        super().__init__(parent)
+        self.journal_path = Path(journal_path)
+        self.identity: StoreIdentity | None = None
+        self.online = True
+        self.held = 0
+        self.probe_ms = PROBE_MS
+        self._store = None  # touched only on the store thread
+        self._url: str | None = None
+        self._user: str | None = None
+        self._queue = None  # WriteQueue, made on the store thread
+        self._offline = threading.Event()  # set on the store thread, read there too
+        self._case_ids: dict[Path, int] = {}  # store thread only: photo -> store case id
+        self._parents: dict[int, int | None] = {}  # store thread only: parent of the next save
+        self._closing = False
+        self._ids = itertools.count(1)
+        self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)  # one thread: calls run (and writes land) in order
+        self._pool.setExpiryTimeout(-1)  # and it stays the same thread (SQLite connections)
+        self._signals = _Signals(self)
+        self._signals.done.connect(self._on_done)
+        self._signals.opened.connect(self._on_opened)
+        self._signals.online.connect(self._on_online)
+        self._signals.held.connect(self._on_held)
+        self._signals.replayed.connect(self.replayed)
+        self._probe_timer = QTimer(self, singleShot=True)
+        self._probe_timer.timeout.connect(self.probe)
+
+    # --- GUI side --------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.identity is not None
+
+    def open(self, url: str | None, user: str | None) -> None:
+        """Open (and migrate) the store on the store thread; :attr:`opened` or
+        :attr:`online_changed` (False) tells the outcome."""
+        self._url, self._user = url, user or None
+        self._start(self._open_here)
+
+    def call(self, fn: Callable[[Any], Any], on_done: Callable[[Any], None] | None = None,
+             on_error: Callable[[BaseException], None] | None = None) -> int:
+        """Run ``fn(store)`` on the store thread (a read, or a write that need not be held);
+        ``on_done(result)`` / ``on_error(exception)`` run on the GUI thread."""
+        call_id = next(self._ids)
+        self._callbacks[call_id] = (on_done, on_error)
+        self._start(lambda: self._run_call(call_id, fn))
+        return call_id
+
+    def write(self, op: str, *args, on_done: Callable[[Any], None] | None = None,
+              on_error: Callable[[BaseException], None] | None = None, **kwargs) -> int:
+        """``store.<op>(*args, **kwargs)`` (save_mask, set_state, record_analysis) on the store
+        thread; held for later when the server is gone (``on_done(None)`` then)."""
+        call_id = next(self._ids)
+        self._callbacks[call_id] = (on_done, on_error)
+        self._start(lambda: self._run_write(call_id, op, args, kwargs))
+        return call_id
+
+    def write_for(self, path: Path, op: str, *args,
+                  on_done: Callable[[Any], None] | None = None,
+                  on_error: Callable[[BaseException], None] | None = None, **kwargs) -> int:
+        """``store.<op>(case_id, *args, **kwargs)`` for the photo at ``path`` (added to the
+        store first if need be). ``save_mask`` gets its parent here, on the store thread: the
+        version this app saved last for the case, else the newest of the user's seen when the
+        case was opened (:meth:`note_base`), so a save made meanwhile elsewhere is a conflict.
+        Held when the server is gone; a photo never added fails with StoreUnavailable."""
+        call_id = next(self._ids)
+        self._callbacks[call_id] = (on_done, on_error)
+        self._start(lambda: self._run_write(call_id, op, args, kwargs, Path(path)))
+        return call_id
+
+    def call_for(self, path: Path, fn: Callable[[Any, int], Any],
+                 on_done: Callable[[Any], None] | None = None,
+                 on_error: Callable[[BaseException], None] | None = None) -> int:
+        """``fn(store, case_id)`` for the photo at ``path`` (added first if need be)."""
+        return self.call(lambda store: fn(store, self.case_id_here(Path(path))), on_done, on_error)
+
+    # --- store thread helpers for call functions -------------------------------------------
+    def case_id_here(self, path: Path) -> int:
+        """(Store thread.) The store's id of the photo, adding it on first use."""
+        case_id = self._case_ids.get(path)
+        if case_id is None:
+            case_id = self._case_ids[path] = self._store.add_case(path).id
+        return case_id
+
+    def note_base(self, case_id: int, version_id: int | None) -> None:
+        """(Store thread.) The user's newest version as seen on opening the case: the parent
+        of this app's first save, unless it saved one already."""
+        self._parents.setdefault(case_id, version_id)
+
+    def probe(self) -> None:
+        """Ask the server whether it is back (and write what was held if so)."""
+        self._start(self._probe_here)
+
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        """Block until every call handed over so far has run (tests, quitting)."""
+        return self._pool.waitForDone(timeout_ms)
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Quitting: let the queued calls finish (bounded), then close the store."""
+        self._closing = True
+        self._probe_timer.stop()
+        self._start(self._close_here)
+        return self._pool.waitForDone(timeout_ms)
+
+    def _start(self, fn: Callable[[], None]) -> None:
+        self._pool.start(_Job(fn))
+
+    def _on_done(self, call_id: int, result, error) -> None:
+        on_done, on_error = self._callbacks.pop(call_id, (None, None))
+        if error is None:
+            if on_done is not None:
+                on_done(result)
+        elif on_error is not None:
+            on_error(error)
+        else:
+            log.warning("store call failed: %s", error)
+
+    def _on_opened(self, identity: StoreIdentity) -> None:
+        self.identity = identity
+        self.opened.emit(identity)
+
+    def _on_online(self, online: bool, why: str) -> None:
+        changed = online != self.online
+        self.online = online
+        if not online and not self._closing:
+            self._probe_timer.start(self.probe_ms)
+        if changed:
+            self.online_changed.emit(online, why)
+
+    def _on_held(self, count: int) -> None:
+        self.held = count
+        self.held_changed.emit(count)
+
+    # --- store thread ----------------------------------------------------------------------
+    def _open_here(self) -> bool:
+        from lesionviewer.store import CaseStore
+
+        threading.current_thread().name = "case-store"
+        if self._store is not None:  # opened again (another URL or user): start afresh
+            self._close_here()
+            self._case_ids.clear()
+            self._parents.clear()
+        try:
+            self._store = CaseStore.open(self._url, user=self._user)
+        except Exception as exc:  # unreachable, a bad URL, a newer schema: in the banner
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("the case store could not be opened")
+            self._went_offline(exc)
+            return False
+        self._signals.opened.emit(StoreIdentity(self._store.url_for_display, self._store.user,
+                                                self._store.role))
+        self._back_online()  # and writes held meanwhile (or by an earlier session)
+        return True
+
+    def _went_offline(self, exc: BaseException) -> None:
+        self._offline.set()
+        self._signals.online.emit(False, str(exc) or type(exc).__name__)
+
+    def _run_call(self, call_id: int, fn) -> None:
+        try:
+            if self._store is None or self._offline.is_set():
+                raise StoreUnavailable("the case store is not reachable")
+            result = fn(self._store)
+        except StoreUnavailable as exc:
+            if not self._offline.is_set():
+                self._went_offline(exc)
+            self._signals.done.emit(call_id, None, exc)
+        except Exception as exc:  # ReviewError, PermissionDenied, a bug: the caller says it
+            self._signals.done.emit(call_id, None, exc)
+        else:
+            self._signals.done.emit(call_id, result, None)
+
+    def _run_write(self, call_id: int, op: str, args: tuple, kwargs: dict,
+                   path: Path | None = None) -> None:
+        def resolved(case_id):  # the case id first, and save_mask's parent
+            if path is None:
+                return args, kwargs
+            extra = {"parent_id": self._parents.get(case_id)} if op == "save_mask" else {}
+            return (case_id, *args), {**kwargs, **extra}
+
+        if self._store is not None and not self._offline.is_set():
+            try:
+                full_args, full_kwargs = resolved(
+                    None if path is None else self.case_id_here(path))
+                result = getattr(self._store, op)(*full_args, **full_kwargs)
+            except StoreUnavailable as exc:
+                self._went_offline(exc)
+            except Exception as exc:
+                self._signals.done.emit(call_id, None, exc)
+                return
+            else:
+                if op == "save_mask":
+                    self._parents[result.version.case_id] = result.version.id
+                self._signals.done.emit(call_id, result, None)
+                return
+        case_id = None if path is None else self._case_ids.get(path)
+        if path is not None and case_id is None:  # never reached the store: caller keeps it
+            self._signals.done.emit(call_id, None,
+                                    StoreUnavailable("the case store is not reachable"))
+            return
+        self._hold(op, *resolved(case_id))
+        self._signals.done.emit(call_id, None, None)
+
+    def _hold(self, op: str, args: tuple, kwargs: dict) -> None:
+        self._held_queue().hold(op, *args, **kwargs)
+        self._signals.held.emit(len(self._queue))
+
+    def _held_queue(self):
+        if self._queue is None:
+            from lesionviewer.store.offline import WriteQueue
+
+            self._queue = WriteQueue(self.journal_path)
+        return self._queue
+
+    def _probe_here(self) -> None:
+        if self._closing:
+            return
+        if self._store is None:
+            self._open_here()
+            return
+        try:
+            self._store.role_of(self._store.user)  # one indexed row: is the server there?
+        except StoreUnavailable as exc:
+            self._signals.online.emit(False, str(exc))
+            return
+        self._back_online()
+
+    def _back_online(self) -> None:
+        """The server answers: write what was held, in order, then say it is back."""
+        self._offline.clear()
+        replayed = []
+        queue = self._held_queue() if self.journal_path.exists() else self._queue
+        if queue is not None and len(queue):
+            try:
+                replayed = queue.flush(self._store)
+            except StoreUnavailable as exc:  # gone again half-way: the rest stays held
+                self._went_offline(exc)
+                self._signals.held.emit(len(queue))
+                return
+            self._signals.held.emit(len(queue))
+            for op, result in replayed:  # the next save of that case follows the replayed one
+                if op == "save_mask" and result is not None:
+                    self._parents[result.version.case_id] = result.version.id
+        self._signals.online.emit(True, "")
+        if replayed:
+            self._signals.replayed.emit(replayed)
+
+    def _close_here(self) -> None:
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:
+                log.exception("closing the case store")
+            self._store = None

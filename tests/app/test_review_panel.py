@@ -1,0 +1,78 @@
+"""The Review panel: a case opened in the app is in the case store; its state moves with the
+panel's buttons; sign-off needs the reviewer role (an annotator sees it disabled, with the
+reason) and keeps the comment; who drew the mask and the audit trail are shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from lesionviewer.store import CaseStore, ReviewState, Role
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def store_url(app_home, monkeypatch):
+    """The app's default store (SQLite in $LESIONVIEWER_HOME/data), made first by "lead" so
+    that lead is its reviewer and later users are annotators."""
+    monkeypatch.delenv("LESIONVIEWER_DB", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    url = f"sqlite:///{app_home / 'data' / 'cases.sqlite'}"
+    with CaseStore.open(url, user="lead") as store:
+        assert store.role is Role.REVIEWER
+    return url
+
+
+def _review_state(window):
+    review = window.review.sync.review
+    return None if review is None else review.record.state
+
+
+def test_moves_and_sign_off_need_the_reviewer_role(make_window, case_folder, result_of, qtbot,
+                                                    store_url):
+    window = make_window(background=False, user_name="alice")
+    review = window.review
+    qtbot.waitUntil(lambda: review.service.identity is not None, timeout=20_000)
+    assert review.service.identity.user == "alice"
+    assert review.service.identity.role is Role.ANNOTATOR
+    assert "alice (annotator)" in review.user_label.text()  # in the status bar
+    review.show_panel.trigger()  # Review > Review panel
+    qtbot.waitUntil(lambda: review.dock.isVisible(), timeout=2_000)
+
+    window.open_paths([case_folder])
+    cur = result_of(window)
+    panel = review.panel
+    qtbot.waitUntil(lambda: _review_state(window) is ReviewState.ANALYSED, timeout=20_000)
+    assert cur.case.review_state == "analysed"  # in the case list too
+    assert "the model" in panel.drawn_by.text()
+    # an annotator: sign-off is there but disabled, and the panel says why
+    assert panel.sign_off.isVisible() and not panel.sign_off.isEnabled()
+    assert "reviewer role" in panel.permission.text() and panel.permission.isVisible()
+    assert not review.move_actions[ReviewState.SIGNED_OFF].isEnabled()
+
+    panel.move_buttons[ReviewState.IN_REVIEW].click()  # "Start review"
+    qtbot.waitUntil(lambda: _review_state(window) is ReviewState.IN_REVIEW, timeout=10_000)
+    assert "in review (by alice" in panel.state.text()
+    assert any("set state" in panel.audit.item(i).text() for i in range(panel.audit.count()))
+
+    # the same window as the reviewer (Settings > user name; the store is opened again)
+    review.service.open(store_url, "lead")
+    qtbot.waitUntil(lambda: review.service.identity.user == "lead", timeout=10_000)
+    window.review.sync.refresh()
+    qtbot.waitUntil(lambda: panel.sign_off.isEnabled(), timeout=10_000)
+    assert not panel.permission.isVisible()
+    panel.comment.setText("border checked against dermoscopy")
+    panel.sign_off.click()
+    qtbot.waitUntil(lambda: _review_state(window) is ReviewState.SIGNED_OFF, timeout=10_000)
+    assert "signed off (by lead" in panel.state.text()
+    assert "border checked against dermoscopy" in panel.state.text()
+    assert panel.reopen.isVisible() and panel.reopen.isEnabled()
+    qtbot.waitUntil(lambda: cur.case.review_state == "signed off", timeout=5_000)
+
+    with CaseStore.open(store_url, user="lead") as store:  # what the store itself holds
+        record = store.case_for_photo(cur.case.path)
+        assert record.state is ReviewState.SIGNED_OFF and record.state_by == "lead"
+        assert record.state_comment == "border checked against dermoscopy"
+        actions = [(e["user"], e["action"]) for e in store.audit(record.id)]
+        assert ("alice", "record analysis") in actions and ("alice", "set state") in actions
+        assert ("lead", "set state") in actions
