@@ -106,10 +106,13 @@ def store_password(url: str | URL, password: str) -> bool:
         from keyring.errors import KeyringError
 
         keyring.set_password(KEYRING_SERVICE, keyring_user(url), password)
-        return True
+        if keyring.get_password(KEYRING_SERVICE, keyring_user(url)) == password:
+            return True
+        reason = "the keyring backend keeps nothing"  # e.g. keyring's null backend
     except (KeyringError, RuntimeError, ImportError) as exc:
-        log.warning("could not keep the password for %s in the keyring: %s", redact(url), exc)
-        return False
+        reason = str(exc) or type(exc).__name__
+    log.warning("could not keep the password for %s in the keyring: %s", redact(url), reason)
+    return False
 
 
 def connect_url(url: str) -> URL:
