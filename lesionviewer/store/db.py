@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from lesionviewer.store.states import StoreUnavailable
-from lesionviewer.store.url import connect_url, redact, sqlite_file
+from lesionviewer.store.url import connect_url, normalise, redact, sqlite_file
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -109,7 +109,18 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def unavailable(exc: BaseException, url: str) -> StoreUnavailable:
-    """The StoreUnavailable to raise for ``exc``; its message names the redacted URL only
-    (a driver's message may quote the connection string)."""
-    reason = type(getattr(exc, "orig", None) or exc).__name__
-    return StoreUnavailable(f"the case store at {redact(url)} cannot be reached ({reason})")
+    """The StoreUnavailable to raise for ``exc``: the redacted URL and why (a refused login,
+    or the driver's first line with any password in it masked)."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original)
+    # psycopg gives no SQLSTATE for a refused login; libpq's words are stable across versions
+    if str(getattr(original, "sqlstate", "") or "").startswith("28") or \
+            "authentication failed" in text or "no password supplied" in text:
+        reason = "the server refused the user name or password"
+    else:
+        lines = text.strip().splitlines()
+        reason = lines[0][:200] if lines else type(original).__name__
+        secret = normalise(url).password
+        if secret:
+            reason = reason.replace(secret, "***")  # libpq does not quote it; never trust that
+    return StoreUnavailable(f"the case store at {redact(url)} cannot be reached: {reason}")
