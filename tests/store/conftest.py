@@ -23,16 +23,17 @@ import pytest
 REQUIRE_ENV = "LESIONVIEWER_REQUIRE_POSTGRES"
 
 
-def _load_pg_server():
-    if "pg_server" not in sys.modules:  # tests/ has no packages (import mode importlib)
-        spec = importlib.util.spec_from_file_location("pg_server", Path(__file__).with_name("pg_server.py"))
+def _load(name: str):
+    """A helper module beside this file (tests/ has no packages: import mode importlib)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
         module = importlib.util.module_from_spec(spec)
-        sys.modules["pg_server"] = module
+        sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules["pg_server"]
+    return sys.modules[name]
 
 
-pg = _load_pg_server()
+pg = _load("pg_server")
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -57,6 +58,12 @@ def pg_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def store_clients():
+    """tests/store/store_clients.py: client processes that hammer a store, and their checks."""
+    return _load("store_clients")
 
 
 @pytest.fixture(autouse=True)
