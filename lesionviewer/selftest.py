@@ -8,7 +8,9 @@ Checks, in order, and prints one line each with its time:
 2. the model is found (the one the app would use) and its files match their recorded SHA-256
    digests (:func:`lesionviewer.engine.checkpoint.load_model` refuses them otherwise);
 3. the bundled sample photo is analysed and the mask agrees with its expert mask;
-4. nothing tried to reach the network.
+4. the case store opens (SQLite in a temporary folder, so its migrations run), keeps the
+   sample case and its analysis, and the PostgreSQL driver loads (no connection is made);
+5. nothing tried to reach the network.
 
 Then ``OK`` and exit status 0, or ``FAILED: <reason a clinician can act on>`` and status 1.
 Qt-free itself; never writes to the user's settings (the window check uses a temporary folder).
@@ -141,7 +143,7 @@ def check_model(report: Report, model: str | None, device: str):
     return analyzer
 
 
-def check_sample(report: Report, analyzer) -> None:
+def check_sample(report: Report, analyzer):
     import numpy as np
 
     from lesionviewer.engine.uncertainty import iou
@@ -170,6 +172,40 @@ def check_sample(report: Report, analyzer) -> None:
         raise SelftestFailed(f"the sample photo's mask disagrees with the expert's (Dice {dice:.2f}, "
                              f"expected at least {MIN_SAMPLE_DICE}); the model or its libraries do "
                              "not work on this computer.")
+    return analysis
+
+
+def check_store(report: Report, analysis) -> None:
+    """Open a throwaway SQLite case store (which runs the schema migrations from the files the
+    installation ships), add the sample case with its analysis, and load the PostgreSQL
+    driver a team store would use, without connecting anywhere."""
+    try:
+        from lesionviewer.store import CaseStore, ReviewState
+    except ImportError as e:
+        raise SelftestFailed(f"the case store's libraries are missing ({e}); the installation is "
+                             "incomplete: reinstall lesionviewer.") from None
+    t0 = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="lesionviewer-selftest-store-") as folder:
+            with CaseStore.open(f"sqlite:///{Path(folder) / 'cases.sqlite'}", user="selftest") as store:
+                case = store.add_case(resource(*SAMPLE))
+                store.record_analysis(case.id, analysis.report())
+                state = store.get_case(case.id).state
+        import psycopg
+        from sqlalchemy.dialects import registry
+
+        registry.load("postgresql.psycopg")
+        libpq = psycopg.pq.version()
+    except Exception as e:  # noqa: BLE001  (any failure here means a broken installation)
+        raise SelftestFailed(f"the case store does not work ({type(e).__name__}: {e}); the "
+                             "installation is incomplete: reinstall lesionviewer.") from None
+    if state is not ReviewState.ANALYSED:
+        raise SelftestFailed(f"the case store kept the sample case as '{state.value}', not "
+                             "'analysed'; the installation is broken: reinstall lesionviewer.")
+    report.timings["case store"] = time.perf_counter() - t0
+    report.say(f"case store: SQLite opened and migrated, sample case stored as '{state.value}' "
+               f"({report.timings['case store']:.2f} s); PostgreSQL driver psycopg "
+               f"{psycopg.__version__} ({psycopg.pq.__impl__}, libpq {libpq // 10000}.{libpq % 100}) loads")
 
 
 def check_window(report: Report, model: str | None) -> None:
@@ -188,7 +224,7 @@ def check_window(report: Report, model: str | None) -> None:
 
 
 def run_selftest(model: str | None = None, device: str = "auto", window: bool = True,
-                 out: Callable[[str], None] = _print_now) -> int:
+                 out: Callable[[str], None] = _print_now, store: bool = True) -> int:
     """Run every check; print them; 0 when all pass, 1 (after a FAILED line) otherwise."""
     report = Report(out=out)
     started = time.perf_counter()
@@ -200,7 +236,9 @@ def run_selftest(model: str | None = None, device: str = "auto", window: bool = 
         if window:
             check_window(report, model)
         analyzer = check_model(report, model, device)
-        check_sample(report, analyzer)
+        analysis = check_sample(report, analyzer)
+        if store:
+            check_store(report, analysis)
     except SelftestFailed as e:
         report.say(f"FAILED: {e}")
         return 1

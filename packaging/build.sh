@@ -11,7 +11,7 @@
 # --screenshot P  open the sample case in the bundled app under Xvfb and save the screen to P
 # --strict-budget fail when the bundle is over 800 MB unpacked (default: say so and go on)
 #
-# Environment: PYTHON (python3.11), BUILD_VENV (build/venv), TORCH_SPEC (torch==2.13.0, the
+# Environment: PYTHON (python3.11), BUILD_VENV (build/venv), ZSTD_LEVEL (12), TORCH_SPEC (torch==2.13.0, the
 # CPU wheel), TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 for a CUDA bundle;
 # see docs/installer.md), SKIP_TORCH=1 (keep the torch already in BUILD_VENV).
 # Outputs: dist/lesionviewer/ (the bundle), dist/lesionviewer-<version>-linux-<arch>.tar.{zst,gz},
@@ -86,6 +86,7 @@ UNPACKED=$(du -sb "$BUNDLE" | awk '{print $1}')
 note "trimmed: $(mb "$BUNDLE") unpacked ($(since "$T") s); budget 800 MB"
 
 # 5. The bundle's self-test: offscreen, with no network, as a fresh user.
+MARKER=$(mktemp) && touch "$MARKER"  # to show nothing is written into the install folder
 RUN_NO=0
 selftest() {  # $1 = label, rest = NAME=VALUE settings; a fresh HOME, no inherited Qt settings
   local label=$1; shift
@@ -102,11 +103,16 @@ selftest() {  # $1 = label, rest = NAME=VALUE settings; a fresh HOME, no inherit
   fi
   [ -f "$log.time" ] || echo "$(since "$t") 0 0" > "$log.time"
   read -r wall user sys < "$log.time"
-  note "self-test ($label): ${wall} s wall, $(python3 -c "print(f'{$user + $sys:.1f}')") s CPU, load $(cut -d' ' -f1 /proc/loadavg); budget 10 s"
+  local load start
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  start=$(sed -nE 's/^window:.*, ([0-9.]+) s after the process started.*/\1/p' "$log")
+  note "self-test ($label): ${wall} s wall, $(python3 -c "print(f'{$user + $sys:.1f}')") s CPU, load $load; budget 10 s"
   note "    $(grep -E '^window:' "$log")"
-  grep -E '^(model|device|sample|OK)' "$log" | sed 's/^/    /' | tee -a "$REPORT"
+  grep -E '^(model|device|sample|case store|network|OK)' "$log" | sed 's/^/    /' | tee -a "$REPORT"
+  SUMMARY_RUNS+=("$label: start to window ${start:-?} s (budget 3 s), self-test ${wall} s (budget 10 s), load average $load")
   rm -rf "$home"
 }
+SUMMARY_RUNS=()
 selftest "offscreen, first start" QT_QPA_PLATFORM=offscreen
 selftest "offscreen, second start" QT_QPA_PLATFORM=offscreen
 
@@ -122,19 +128,26 @@ if command -v Xvfb >/dev/null; then
   if [ -n "$SCREENSHOT" ]; then
     home=$(mktemp -d)
     cp "$SRC"/resources/sample/*.jpg "$SRC"/resources/sample/*_mask.png "$home"/
-    env -u QT_QPA_PLATFORM HOME="$home" DISPLAY="$DISPLAY_NO" "$BUNDLE/lesionviewer" "$home/ISIC_0000068.jpg" \
+    env -u QT_QPA_PLATFORM -u XDG_CONFIG_HOME -u XDG_CACHE_HOME -u XDG_DATA_HOME -u XDG_STATE_HOME \
+        -u LESIONVIEWER_HOME HOME="$home" DISPLAY="$DISPLAY_NO" "$BUNDLE/lesionviewer" "$home/ISIC_0000068.jpg" \
       > build/screenshot-app.log 2>&1 &
     APP_PID=$!
-    sleep "${SCREENSHOT_WAIT:-40}"
+    sleep "${SCREENSHOT_WAIT:-60}"
     DISPLAY=$DISPLAY_NO "$BUILD_VENV/bin/python" "$SRC"/packaging/grab_screen.py "$SCREENSHOT"
     kill "$APP_PID" 2>/dev/null || true; wait "$APP_PID" 2>/dev/null || true
-    rm -rf "$home"
     note "screenshot of the bundled app: $SCREENSHOT"
+    note "  what the app wrote for a fresh user: $(cd "$home" && find . -type f ! -name 'ISIC_0000068*.jpg' ! -name 'ISIC_0000068_mask.png' | sort | tr '\n' ' ')"
+    rm -rf "$home"
   fi
   kill "$XVFB_PID"; XVFB_PID=""
 else
   note "self-test under Xvfb: SKIPPED (no Xvfb; apt-get install xvfb, see docs/installer.md)"
 fi
+
+WROTE=$(find "$BUNDLE" -newer "$MARKER" | head -5)
+rm -f "$MARKER"
+if [ -n "$WROTE" ]; then echo "the bundle wrote into its own folder: $WROTE" >&2; exit 1; fi
+note "install folder: nothing written into it by the runs above"
 
 # 6. Linux archives of the folder (the install scripts are inside it).
 if [ "$ARCHIVE" = 1 ]; then
@@ -147,12 +160,28 @@ if [ "$ARCHIVE" = 1 ]; then
   note "dist/$NAME.tar.gz: $(mb dist/"$NAME".tar.gz) ($(since "$T") s); budget 300 MB"
   if command -v zstd >/dev/null; then
     T=$(now)
-    tar -C dist -cf - lesionviewer | zstd -q -T0 -15 --long=27 -o dist/"$NAME".tar.zst
+    tar -C dist -cf - lesionviewer | zstd -q -T0 -"${ZSTD_LEVEL:-12}" --long=27 -o dist/"$NAME".tar.zst
     note "dist/$NAME.tar.zst: $(mb dist/"$NAME".tar.zst) ($(since "$T") s); budget 300 MB"
   fi
+  # The artefact to hand IT: the .tar.gz when it is within budget (any tar unpacks it, no zstd
+  # needed), else the .tar.zst when that is.
+  for ext in tar.gz tar.zst; do
+    f=dist/$NAME.$ext
+    if [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 300000000 ]; then PRIMARY=$f; break; fi
+  done
 fi
 
 note "total: $(since "$T_ALL") s on $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# The budgets of issue #8, together. Times depend on the machine's load, printed beside them.
+within() { if [ "$1" -le "$2" ]; then echo "within budget"; else echo "OVER BUDGET"; fi; }
+note ""
+note "BUDGETS"
+note "  unpacked: $((UNPACKED / 1000000)) MB (budget 800 MB): $(within "$UNPACKED" 800000000)"
+for f in dist/lesionviewer-*.tar.gz dist/lesionviewer-*.tar.zst; do
+  [ "$ARCHIVE" = 1 ] && [ -f "$f" ] || continue
+  note "  $(basename "$f"): $(mb "$f") (budget 300 MB): $(within "$(stat -c %s "$f")" 300000000)$([ "$f" = "${PRIMARY:-}" ] && echo ' <- the artefact to ship')"
+done
+for line in "${SUMMARY_RUNS[@]}"; do note "  $line"; done
 echo "summary written to build/bundle-report.txt"
 if [ "$UNPACKED" -gt 800000000 ]; then
   note "OVER BUDGET: $((UNPACKED / 1000000)) MB unpacked, budget 800 MB (the largest parts: see docs/installer.md)"

@@ -29,6 +29,11 @@ if [ -d "$I/PySide6/Qt/plugins/platforms" ]; then
   rm -f "$I"/PySide6/Qt/lib/libQt6EglFSDeviceIntegration.so.6 "$I"/PySide6/Qt/lib/libQt6EglFsKmsSupport.so.6
 fi
 
+# OpenCV's FFmpeg (video I/O, its codecs, OpenSSL) and OpenBLAS and pillow-heif's x265 encoder
+# become stubs; Qt's GTK3 theme and TUIO touch plugins go, with the libraries only they needed
+# (~120 MB; packaging/slim_libs.py says why each is safe, tests/test_bundle_stubs.py keeps it so).
+python3 "$(dirname "$0")/slim_libs.py" "$I"
+
 # Symbol tables of the libraries that ship them (libtorch_cpu alone: 89 MB, libpython 17 MB,
 # pydensecrf 12 MB). Only these: strip on everything (the spec's strip=True) breaks numpy's
 # bundled OpenBLAS, so numpy's and OpenCV's libraries are left as they are.

@@ -1,5 +1,6 @@
-"""`lesionviewer --selftest`: passes on the shipped model and the bundled sample, refuses a
-tampered model with a reason a clinician can act on, and notices any network use. Also the
+"""`lesionviewer --selftest`: passes on the shipped model and the bundled sample (and the case
+store), refuses a tampered model with a reason a clinician can act on, and notices any network
+use. Also the
 resources/ files the installers rely on, and the bundle's folder layout contract."""
 
 from __future__ import annotations
@@ -42,7 +43,24 @@ def test_selftest_passes_with_the_shipped_model_and_sample(monkeypatch):
     assert f"model: {SHIPPED[0].name}" in text and "files match their SHA-256" in text
     assert "device: cpu" in text
     assert "Dice" in text and "ISIC_0000068.jpg 256x192" in text
+    assert "case store: SQLite opened and migrated, sample case stored as 'analysed'" in text
+    assert "PostgreSQL driver psycopg" in text
     assert "network: no connection" in text
+
+
+def test_a_case_store_that_cannot_open_fails_the_selftest_in_words(monkeypatch):
+    from lesionviewer.store import CaseStore
+
+    def broken_open(cls, *args, **kwargs):
+        raise FileNotFoundError("migrations/env.py")
+
+    monkeypatch.setattr(selftest, "check_model", lambda report, model, device: None)
+    monkeypatch.setattr(selftest, "check_sample", lambda report, analyzer: None)
+    monkeypatch.setattr(CaseStore, "open", classmethod(broken_open))
+    lines: list[str] = []
+    assert selftest.run_selftest(window=False, out=lines.append) == 1
+    assert lines[-1].startswith("FAILED: the case store does not work (FileNotFoundError")
+    assert "reinstall lesionviewer" in lines[-1]
 
 
 @needs_model
@@ -78,7 +96,7 @@ def test_network_use_during_the_selftest_fails_it(monkeypatch):
     monkeypatch.setattr(selftest, "check_model", lambda report, model, device: None)
     monkeypatch.setattr(selftest, "check_sample", check_sample_that_phones_home)
     lines: list[str] = []
-    assert selftest.run_selftest(window=False, out=lines.append) == 1
+    assert selftest.run_selftest(window=False, out=lines.append, store=False) == 1
     assert lines[-1].startswith("FAILED: lesionviewer tried to reach the network")
     assert "example.invalid" in lines[-1]
 
