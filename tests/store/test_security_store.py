@@ -34,8 +34,9 @@ def pg_password(pg_server):
 
 def test_no_password_in_logs_output_or_files(pg_url, pg_password, tmp_path, caplog, capsys,
                                              _private_user_folders):
-    """Open, write, fail to log in, and run `cases status`: the password (which contains
-    quotes and SQL) appears in no log record, no output and no file under the user's home."""
+    """Open, write, hold a write for later, fail to log in, and run `cases status`: the
+    password (which contains quotes and SQL) appears in no log record, no output and no file
+    under the user's home (settings, the offline journal, logs)."""
     caplog.set_level(logging.DEBUG)
     photo = tmp_path / "p.png"
     import cv2
@@ -46,6 +47,11 @@ def test_no_password_in_logs_output_or_files(pg_url, pg_password, tmp_path, capl
         case = store.add_case(photo)
         store.save_mask(case.id, np.eye(8, dtype=bool), None)
         audit_text = repr(store.audit(limit=1000))
+        from lesionviewer.store.offline import WriteQueue
+
+        held = WriteQueue()  # the journal kept while a server is away names the store too
+        held.set_state(store, case.id, ReviewState.IN_REVIEW, comment="held while offline")
+        assert held.path.is_file() and _private_user_folders in held.path.parents
     wrong = pg_url.replace(quote(pg_password, safe=""), quote("not-" + pg_password, safe=""))
     with pytest.raises(StoreUnavailable) as refused:
         CaseStore.open(wrong, user="alice")
