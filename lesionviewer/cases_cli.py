@@ -6,6 +6,7 @@
                            shared data format) gives the cases' labels. Safe to run again.
 ``cases status``           cases per review state, raters, the store (password hidden).
 ``cases export --out DIR`` the reviewed cases as a data set (see lesionviewer/store/export.py).
+``cases grant NAME ROLE``  make a user a reviewer (may sign off) or an annotator; reviewers only.
 
 ``--db URL`` (else ``$LESIONVIEWER_DB``, else the app's setting, else the SQLite file in the
 user data folder) and ``--user NAME`` (else the app's user name setting, else the OS login)
@@ -38,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _store_options(p, None)
     common = argparse.ArgumentParser(add_help=False)
     _store_options(common, argparse.SUPPRESS)  # also accepted after the sub-command's name
-    sub = p.add_subparsers(dest="action", required=True, metavar="{import,status,export}")
+    sub = p.add_subparsers(dest="action", required=True, metavar="{import,status,export,grant}")
     imp = sub.add_parser("import", parents=[common], help="add photos (files or folders) as cases, "
                                                          "with their autosaved edits and analysis JSONs")
     imp.add_argument("paths", nargs="+", help="photos, folders (searched recursively) or *_analysis.json files")
@@ -49,6 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     exp.add_argument("--state", help="only cases in this review state (e.g. signed-off)")
     exp.add_argument("--format", dest="fmt", choices=("isic", "coco"), default="isic",
                      help="isic: ID.jpg + ID_mask.png (default); coco: annotations.json with RLE masks")
+    grant = sub.add_parser("grant", parents=[common], help="give a user the reviewer (sign-off) or "
+                                                          "annotator role (reviewers only)")
+    grant.add_argument("name", help="the user name as recorded on writes")
+    grant.add_argument("role", choices=("reviewer", "annotator"))
 
 
 def app_settings() -> dict:
@@ -113,6 +118,12 @@ def _run(args: argparse.Namespace, url: str) -> int:
             return import_paths(store, args.paths)
         if args.action == "status":
             return print_status(store)
+        if args.action == "grant":
+            from lesionviewer.store.states import Role
+
+            store.grant(args.name, Role(args.role))
+            print(f"{args.name.strip()} is now {args.role} in {store.url_for_display} (granted by {store.user})")
+            return 0
         return export(store, args)
 
 

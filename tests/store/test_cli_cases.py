@@ -206,3 +206,13 @@ def test_the_apps_saved_store_and_user_are_the_defaults(store_url, folder, _priv
     assert cases("status") == 0
     out = capsys.readouterr().out
     assert "cases: 3" in out and "user: dr who (reviewer)" in out
+
+
+def test_grant_needs_a_reviewer(store_url, folder, capsys):
+    assert cases("--db", store_url, "--user", "lead", "status") == 0  # first user: reviewer
+    assert cases("--db", store_url, "--user", "ann", "grant", "bob", "reviewer") == 2
+    assert "only a reviewer may grant" in capsys.readouterr().err
+    assert cases("--db", store_url, "--user", "lead", "grant", "ann", "reviewer") == 0
+    capsys.readouterr()
+    assert cases("--db", store_url, "--user", "ann", "status") == 0
+    assert "user: ann (reviewer)" in capsys.readouterr().out
