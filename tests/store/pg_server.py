@@ -17,6 +17,7 @@ Ctrl-C (for trying the app against it).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import itertools
@@ -96,7 +97,10 @@ class PostgresServer:
         if reason:
             raise PostgresUnavailable(reason)
         self.bin_dir = find_bin_dir()
-        self.root = Path(tempfile.mkdtemp(prefix="lv-pg-"))  # short: the socket path must stay < 108 bytes
+        # In /tmp: the socket path must stay under 108 bytes, and the postgres user must be
+        # able to reach the folder (a $TMPDIR under /root would not let it).
+        self.root = Path(tempfile.mkdtemp(prefix="lv-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
+        atexit.register(self.stop)  # also when a test run ends without the fixture's teardown
         try:
             if self._as_postgres:
                 entry = pwd.getpwnam("postgres")
