@@ -16,12 +16,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QGroup
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from lesionviewer.store.states import ALLOWED, ReviewState
-
+# States by their ReviewState value: lesionviewer.store (and SQLAlchemy behind it) is imported
+# by the store thread, never by the GUI thread at start-up (about a second on a busy machine).
+SIGNED_OFF, IN_REVIEW = "signed off", "in review"
 MOVE_LABELS = {  # button text for a move *to* the state
-    ReviewState.ANALYSED: "Back to analysed",
-    ReviewState.IN_REVIEW: "Start review",
-    ReviewState.CORRECTED: "Mark corrected",
+    "analysed": "Back to analysed",
+    IN_REVIEW: "Start review",
+    "corrected": "Mark corrected",
 }
 SIGN_OFF_NEEDS_REVIEWER = "Signing off needs the reviewer role"
 
@@ -45,7 +46,7 @@ def _label(wrap: bool = True) -> QLabel:
 
 
 class ReviewPanel(QWidget):
-    state_requested = Signal(object, str)  # ReviewState, comment
+    state_requested = Signal(str, str)  # ReviewState value, comment
     compare_toggled = Signal(bool)
 
     def __init__(self, parent=None):
@@ -73,7 +74,7 @@ class ReviewPanel(QWidget):
         form.addRow("State", self.state)
         form.addRow("Mask drawn by", self.drawn_by)
         self.move_row = QHBoxLayout()
-        self.move_buttons: dict[ReviewState, QPushButton] = {}
+        self.move_buttons: dict[str, QPushButton] = {}
         for target, text in MOVE_LABELS.items():
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, t=target: self._request(t))
@@ -83,9 +84,9 @@ class ReviewPanel(QWidget):
         form.addRow(self.move_row)
         self.comment = QLineEdit(placeholderText="Comment (kept with the sign-off)")
         self.sign_off = QPushButton("Sign off")
-        self.sign_off.clicked.connect(lambda: self._request(ReviewState.SIGNED_OFF))
+        self.sign_off.clicked.connect(lambda: self._request(SIGNED_OFF))
         self.reopen = QPushButton("Reopen")
-        self.reopen.clicked.connect(lambda: self._request(ReviewState.IN_REVIEW))
+        self.reopen.clicked.connect(lambda: self._request(IN_REVIEW))
         sign_row = QHBoxLayout()
         sign_row.addWidget(self.comment, 1)
         sign_row.addWidget(self.sign_off)
@@ -173,15 +174,15 @@ class ReviewPanel(QWidget):
     def _update_controls(self) -> None:
         review, identity = self.review, self.identity
         usable = review is not None and identity is not None and self.online
-        state = review.record.state if review is not None else None
-        allowed = ALLOWED.get(state, set()) if state is not None else set()
+        state = review.record.state.value if review is not None else None
+        allowed = allowed_moves(review.record.state) if review is not None else set()
         for target, button in self.move_buttons.items():
             button.setVisible(target in allowed)
             button.setEnabled(usable)
         reviewer = identity is not None and identity.reviewer
-        self.sign_off.setVisible(state is not ReviewState.SIGNED_OFF)
-        self.reopen.setVisible(state is ReviewState.SIGNED_OFF)
-        can_sign = usable and reviewer and ReviewState.SIGNED_OFF in allowed
+        self.sign_off.setVisible(state != SIGNED_OFF)
+        self.reopen.setVisible(state == SIGNED_OFF)
+        can_sign = usable and reviewer and SIGNED_OFF in allowed
         self.sign_off.setEnabled(can_sign)
         self.reopen.setEnabled(usable and reviewer)
         self.comment.setEnabled(usable and reviewer)
@@ -191,19 +192,26 @@ class ReviewPanel(QWidget):
                       "(a reviewer of this store can grant it).")
         elif not self.online:
             reason = "The case store is not reachable: review moves wait until it is back."
-        elif review is not None and state is not ReviewState.SIGNED_OFF and not can_sign:
-            reason = f"A case cannot be signed off from '{state.value}'."
+        elif review is not None and state != SIGNED_OFF and not can_sign:
+            reason = f"A case cannot be signed off from '{state}'."
         self.permission.setText(reason)
         self.permission.setVisible(bool(reason))
         for button in (self.sign_off, self.reopen):
             button.setToolTip(reason or "Needs the reviewer role; recorded with your name, "
                               "the time and the comment")
 
-    def _request(self, target: ReviewState) -> None:
-        comment = self.comment.text().strip() if target is ReviewState.SIGNED_OFF else ""
+    def _request(self, target: str) -> None:
+        comment = self.comment.text().strip() if target == SIGNED_OFF else ""
         self.state_requested.emit(target, comment)
-        if target is ReviewState.SIGNED_OFF:
+        if target == SIGNED_OFF:
             self.comment.clear()
+
+
+def allowed_moves(state) -> set[str]:
+    """The values of the states a case in ``state`` (a ReviewState) may move to."""
+    from lesionviewer.store.states import ALLOWED
+
+    return {s.value for s in ALLOWED[state]}
 
 
 def agreement_text(agreement, raters: int) -> str:

@@ -17,8 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from lesionviewer.app.geometry import mask_contours
 from lesionviewer.app.rater_overlay import RaterOutline
 from lesionviewer.app.review_panel import when
-from lesionviewer.app.store_service import StoreService
-from lesionviewer.store.states import PermissionDenied, ReviewError, StoreUnavailable
+from lesionviewer.app.store_service import BACKGROUND, StoreService
 
 log = logging.getLogger(__name__)
 COMMIT_DELAY_MS = 1000  # an edit is in the store within this plus the write (issue: 2 s)
@@ -79,6 +78,7 @@ class ReviewSync(QObject):
         self._dirty: dict[Path, object] = {}  # photo -> editor whose mask waits for a commit
         self._unsent: dict[Path, object] = {}  # photo -> mask the store never got (offline)
         self._recorded: set[tuple] = set()  # analyses recorded this session
+        self._refused: set[Path] = set()  # photos whose commit the store refused (told once)
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
         self._commit_timer.timeout.connect(self.commit)
         self._refresh_timer = QTimer(self, singleShot=True, interval=150)
@@ -98,7 +98,8 @@ class ReviewSync(QObject):
         for case in cases:
             self.service.call_for(case.path, lambda store, case_id: store.get_case(case_id),
                                   lambda record, c=case: self._set_record(c, record),
-                                  lambda exc: None)  # offline: added once it is back
+                                  lambda exc: None,  # offline: added once it is back
+                                  priority=BACKGROUND)
 
     def _set_record(self, case, record) -> None:
         self.case_ids[case.path] = record.id
@@ -116,7 +117,8 @@ class ReviewSync(QObject):
         summary = analysis.report()
         self.service.write_for(path, "record_analysis", summary,
                                on_done=lambda _r: self._after_write(path),
-                               on_error=lambda exc, k=key: self._recorded.discard(k))
+                               on_error=lambda exc, k=key: self._recorded.discard(k),
+                               priority=BACKGROUND)
         if case is not None and case.review_state in (None, "new"):
             case.review_state = "analysed"
             self.case_updated.emit(case)
@@ -200,6 +202,7 @@ class ReviewSync(QObject):
     def _on_committed(self, path: Path, result) -> None:
         if result is None:
             return  # held for the server (StoreService.held_changed says so)
+        self._refused.discard(path)
         self.committed.emit(result)
         case = self.session.cases.find(path)
         if case is not None and case.review_state not in (None, "corrected"):
@@ -222,10 +225,15 @@ class ReviewSync(QObject):
         """Overridden by the window: switch "compare raters" on."""
 
     def _on_commit_failed(self, path: Path, mask, exc: BaseException) -> None:
+        from lesionviewer.store.states import StoreUnavailable
+
         if isinstance(exc, StoreUnavailable):
             self._unsent[path] = mask  # the case never reached the store: sent once it is back
             return
         log.error("mask commit of %s failed: %s", path.name, exc)
+        if path in self._refused:
+            return  # said once; every further edit would say it again
+        self._refused.add(path)
         self.message.emit(f"The edits of '{path.name}' could not be written to the case store: "
                           f"{exc}. They are kept in the sidecar file.", "error", None)
 
@@ -237,6 +245,8 @@ class ReviewSync(QObject):
         path = review.path
 
         def failed(exc: BaseException) -> None:
+            from lesionviewer.store.states import PermissionDenied, ReviewError, StoreUnavailable
+
             if isinstance(exc, (PermissionDenied, ReviewError)):
                 self.message.emit(f"Not done: {exc}.", "warning", None)
             elif isinstance(exc, StoreUnavailable):
@@ -258,12 +268,17 @@ class ReviewSync(QObject):
         self._add(self.session.cases.cases)  # cases opened while it was gone
         self.refresh()
 
-    def _on_replayed(self, results) -> None:
+    def _on_replayed(self, replayed) -> None:
         paths = {case_id: path for path, case_id in self.case_ids.items()}
-        for op, result in results:
-            if op == "save_mask" and result is not None and result.conflict is not None:
-                case_id = result.version.case_id
-                self._tell_conflict(paths.get(case_id, Path(f"case {case_id}")), result)
+        for result in replayed.conflicts:
+            case_id = result.version.case_id
+            self._tell_conflict(paths.get(case_id, Path(f"case {case_id}")), result)
+        if replayed.refused:
+            entry, reason = replayed.refused[0]
+            self.message.emit(
+                f"{len(replayed.refused)} held write(s) were refused by the case store "
+                f"(first: {entry.get('op')} — {reason}); they are kept in the journal, and "
+                "the edits in the sidecar files.", "warning", None)
         self.refresh()
 
     def fetch_disagreement(self) -> None:

@@ -19,23 +19,20 @@ from lesionviewer.app.docks import PANEL_MIN_WIDTH
 from lesionviewer.app.message_bar import Banner
 from lesionviewer.app.rater_overlay import RaterOverlay
 from lesionviewer.app.review_filter import ReviewFilter
-from lesionviewer.app.review_panel import ReviewPanel, when
+from lesionviewer.app.review_panel import IN_REVIEW, SIGNED_OFF, ReviewPanel, allowed_moves, when
 from lesionviewer.app.review_sync import ReviewSync
 from lesionviewer.app.store_service import StoreService
-from lesionviewer.store.states import ALLOWED, ReviewState
 
 log = logging.getLogger(__name__)
-JOURNAL = "store-held-writes.jsonl"  # in the data folder: writes held while the store is gone
+JOURNAL_NAME = "store-journal.json"  # lesionviewer.store.offline's, in the app's data folder
 OFFLINE_STYLE = "background:#4d3b12; color:#fff4d6; padding:6px; font-weight:600;"
 
 
 class ReviewWindow(QObject):
     def __init__(self, window, db_url: str | None = None):
         super().__init__(window)
-        from lesionviewer.store.url import resolve_url
-
         self.window = window
-        self.service = StoreService(window.dirs.data / JOURNAL, self)
+        self.service = StoreService(window.dirs.data / JOURNAL_NAME, self)
         self.sync = ReviewSync(window.session, self.service, self)
         self.sync.compare_requested = lambda: self.compare.setChecked(True)
         self.panel = ReviewPanel()
@@ -49,8 +46,10 @@ class ReviewWindow(QObject):
         self.filter = ReviewFilter(window.case_list, self.sync, self)
         self._build_menu()
         self._connect()
-        self.url = resolve_url(db_url, window.settings.db_url)
-        self.service.open(self.url, window.settings.user_name or None)
+        # --db, $LESIONVIEWER_DB, the settings' URL, or the SQLite file in this window's own
+        # data folder (the self-test's is apart): resolved on the store thread
+        self.service.open(db_url, window.settings.user_name or None,
+                          settings_url=window.settings.db_url, data_dir=window.dirs.data)
 
     # --- construction ----------------------------------------------------------------------
     def _make_dock(self) -> QDockWidget:
@@ -94,10 +93,9 @@ class ReviewWindow(QObject):
         menu.addSeparator()
         self.moves = QActionGroup(w)
         self.moves.setExclusive(False)
-        self.move_actions: dict[ReviewState, QAction] = {}
-        for state, text in ((ReviewState.IN_REVIEW, "&Start review"),
-                            (ReviewState.CORRECTED, "Mark &corrected"),
-                            (ReviewState.SIGNED_OFF, "Sign &off…")):
+        self.move_actions: dict[str, QAction] = {}
+        for state, text in ((IN_REVIEW, "&Start review"), ("corrected", "Mark &corrected"),
+                            (SIGNED_OFF, "Sign &off…")):
             action = QAction(text, w)
             action.triggered.connect(lambda _=False, s=state: self._menu_move(s))
             self.move_actions[state] = action
@@ -155,17 +153,12 @@ class ReviewWindow(QObject):
             + (f" ({why})" if why else ""))
 
     def url_for_display(self) -> str:
-        if self.service.identity is not None:
-            return self.service.identity.url
-        from lesionviewer.store.url import redact
+        return self.service.display_url or "not opened"
 
-        return redact(self.url)
-
-    def _on_replayed(self, results) -> None:
-        conflicts = sum(1 for _op, r in results if getattr(r, "conflict", None) is not None)
-        if not conflicts:  # a conflict has its own message (ReviewSync)
-            self.window.show_message(f"The case store is back: {len(results)} held write(s) "
-                                     "written.", "info")
+    def _on_replayed(self, replayed) -> None:
+        if not replayed.conflicts and not replayed.refused:  # those have their own message
+            self.window.show_message(f"The case store is back: {replayed.written} held "
+                                     "write(s) written.", "info")
 
     # --- the case on screen ----------------------------------------------------------------
     def _on_review(self, review) -> None:
@@ -206,13 +199,13 @@ class ReviewWindow(QObject):
         review, identity = self.sync.review, self.service.identity
         usable = review is not None and identity is not None and self.service.online
         for state, action in self.move_actions.items():
-            allowed = usable and state in ALLOWED[review.record.state]
-            if state is ReviewState.SIGNED_OFF:
+            allowed = usable and state in allowed_moves(review.record.state)
+            if state == SIGNED_OFF:
                 allowed = allowed and identity.reviewer
             action.setEnabled(bool(allowed))
 
-    def _menu_move(self, state: ReviewState) -> None:
-        if state is ReviewState.SIGNED_OFF:  # the comment is typed in the panel
+    def _menu_move(self, state: str) -> None:
+        if state == SIGNED_OFF:  # the comment is typed in the panel
             self.dock.show()
             self.dock.raise_()
             self.panel.comment.setFocus()

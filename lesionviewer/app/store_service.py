@@ -16,6 +16,7 @@ update) and :attr:`StoreService.online_changed` says so.
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import itertools
 import logging
 import threading
@@ -25,10 +26,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
-from lesionviewer.store.states import Role, StoreUnavailable
-
 log = logging.getLogger(__name__)
 PROBE_MS = 3000  # while offline: how often the server is asked whether it is back
+# Queue priorities (QThreadPool runs the highest first, in order within one): adding a big
+# folder's cases must not hold up an edit's commit (2 s) or the review of the case on screen.
+BACKGROUND, ON_SCREEN, WRITE, URGENT = 0, 1, 2, 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,11 +39,32 @@ class StoreIdentity:
 
     url: str
     user: str
-    role: Role
+    role: object  # lesionviewer.store.states.Role
 
     @property
     def reviewer(self) -> bool:
-        return self.role is Role.REVIEWER
+        return self.role.value == "reviewer"
+
+
+@dataclasses.dataclass(frozen=True)
+class Replayed:
+    """Held writes written once the server was back: how many, the saves that turned out to
+    be conflicts (both versions kept), and the writes the store refused for good, with why."""
+
+    written: int
+    conflicts: list  # SaveResult
+    refused: list  # (journal entry, reason)
+
+
+def _real_conflicts(report) -> list:
+    """The report's conflicts, less those with this same flush's own earlier saves: two saves
+    of one case held while offline both name the parent seen before, so the second replays
+    as a conflict with the first (stored with its held time as its created_at)."""
+    own = {(e["args"]["case_id"], _dt.datetime.fromisoformat(e["held_at"]))
+           for e in report.written if e["op"] == "save_mask"}
+    return [r for r in report.conflicts
+            if not (r.conflict.author == r.version.author and r.conflict.source == "offline"
+                    and (r.conflict.case_id, r.conflict.created_at) in own)]
 
 
 class _Signals(QObject):
@@ -49,7 +72,7 @@ class _Signals(QObject):
     opened = Signal(object)  # StoreIdentity
     online = Signal(bool, str)  # online, why not (redacted)
     held = Signal(int)  # writes held now
-    replayed = Signal(object)  # list of (op, result) of held writes written back
+    replayed = Signal(object)  # Replayed: held writes written back
 
 
 class _Job(QRunnable):
@@ -67,7 +90,7 @@ class StoreService(QObject):
     opened = Signal(object)  # StoreIdentity: the store is open
     online_changed = Signal(bool, str)  # reachable or not, and why not (one sentence, redacted)
     held_changed = Signal(int)  # how many writes wait for the server
-    replayed = Signal(object)  # [(op name, result)] of held writes written once back
+    replayed = Signal(object)  # Replayed: what the held writes came to once it was back
 
     def __init__(self, journal_path: Path, parent: QObject | None = None):
         super().__init__(parent)
@@ -79,6 +102,9 @@ class StoreService(QObject):
         self._store = None  # touched only on the store thread
         self._url: str | None = None
         self._user: str | None = None
+        self._settings_url: str | None = None
+        self._data_dir: Path | None = None
+        self.display_url = ""  # the store's URL without a password, once resolved
         self._queue = None  # WriteQueue, made on the store thread
         self._offline = threading.Event()  # set on the store thread, read there too
         self._case_ids: dict[Path, int] = {}  # store thread only: photo -> store case id
@@ -103,33 +129,40 @@ class StoreService(QObject):
     def is_open(self) -> bool:
         return self.identity is not None
 
-    def open(self, url: str | None, user: str | None) -> None:
+    def open(self, url: str | None, user: str | None, settings_url: str | None = None,
+             data_dir: Path | None = None) -> None:
         """Open (and migrate) the store on the store thread; :attr:`opened` or
-        :attr:`online_changed` (False) tells the outcome."""
+        :attr:`online_changed` (False) tells the outcome. ``url`` None: resolved there from
+        $LESIONVIEWER_DB, ``settings_url``, or ``cases.sqlite`` in ``data_dir`` (the default
+        folder when None). ``user`` None: the OS login."""
         self._url, self._user = url, user or None
-        self._start(self._open_here)
+        self._settings_url, self._data_dir = settings_url, data_dir
+        self._start(self._open_here, URGENT)
 
     def call(self, fn: Callable[[Any], Any], on_done: Callable[[Any], None] | None = None,
-             on_error: Callable[[BaseException], None] | None = None) -> int:
+             on_error: Callable[[BaseException], None] | None = None,
+             priority: int = ON_SCREEN) -> int:
         """Run ``fn(store)`` on the store thread (a read, or a write that need not be held);
         ``on_done(result)`` / ``on_error(exception)`` run on the GUI thread."""
         call_id = next(self._ids)
         self._callbacks[call_id] = (on_done, on_error)
-        self._start(lambda: self._run_call(call_id, fn))
+        self._start(lambda: self._run_call(call_id, fn), priority)
         return call_id
 
     def write(self, op: str, *args, on_done: Callable[[Any], None] | None = None,
-              on_error: Callable[[BaseException], None] | None = None, **kwargs) -> int:
+              on_error: Callable[[BaseException], None] | None = None, priority: int = WRITE,
+              **kwargs) -> int:
         """``store.<op>(*args, **kwargs)`` (save_mask, set_state, record_analysis) on the store
         thread; held for later when the server is gone (``on_done(None)`` then)."""
         call_id = next(self._ids)
         self._callbacks[call_id] = (on_done, on_error)
-        self._start(lambda: self._run_write(call_id, op, args, kwargs))
+        self._start(lambda: self._run_write(call_id, op, args, kwargs), priority)
         return call_id
 
     def write_for(self, path: Path, op: str, *args,
                   on_done: Callable[[Any], None] | None = None,
-                  on_error: Callable[[BaseException], None] | None = None, **kwargs) -> int:
+                  on_error: Callable[[BaseException], None] | None = None, priority: int = WRITE,
+                  **kwargs) -> int:
         """``store.<op>(case_id, *args, **kwargs)`` for the photo at ``path`` (added to the
         store first if need be). ``save_mask`` gets its parent here, on the store thread: the
         version this app saved last for the case, else the newest of the user's seen when the
@@ -137,14 +170,16 @@ class StoreService(QObject):
         Held when the server is gone; a photo never added fails with StoreUnavailable."""
         call_id = next(self._ids)
         self._callbacks[call_id] = (on_done, on_error)
-        self._start(lambda: self._run_write(call_id, op, args, kwargs, Path(path)))
+        self._start(lambda: self._run_write(call_id, op, args, kwargs, Path(path)), priority)
         return call_id
 
     def call_for(self, path: Path, fn: Callable[[Any, int], Any],
                  on_done: Callable[[Any], None] | None = None,
-                 on_error: Callable[[BaseException], None] | None = None) -> int:
+                 on_error: Callable[[BaseException], None] | None = None,
+                 priority: int = ON_SCREEN) -> int:
         """``fn(store, case_id)`` for the photo at ``path`` (added first if need be)."""
-        return self.call(lambda store: fn(store, self.case_id_here(Path(path))), on_done, on_error)
+        return self.call(lambda store: fn(store, self.case_id_here(Path(path))), on_done,
+                         on_error, priority)
 
     # --- store thread helpers for call functions -------------------------------------------
     def case_id_here(self, path: Path) -> int:
@@ -161,7 +196,7 @@ class StoreService(QObject):
 
     def probe(self) -> None:
         """Ask the server whether it is back (and write what was held if so)."""
-        self._start(self._probe_here)
+        self._start(self._probe_here, URGENT)
 
     def wait(self, timeout_ms: int = 5000) -> bool:
         """Block until every call handed over so far has run (tests, quitting)."""
@@ -171,11 +206,11 @@ class StoreService(QObject):
         """Quitting: let the queued calls finish (bounded), then close the store."""
         self._closing = True
         self._probe_timer.stop()
-        self._start(self._close_here)
+        self._start(self._close_here, -1)  # after everything handed over
         return self._pool.waitForDone(timeout_ms)
 
-    def _start(self, fn: Callable[[], None]) -> None:
-        self._pool.start(_Job(fn))
+    def _start(self, fn: Callable[[], None], priority: int = ON_SCREEN) -> None:
+        self._pool.start(_Job(fn), priority)
 
     def _on_done(self, call_id: int, result, error) -> None:
         on_done, on_error = self._callbacks.pop(call_id, (None, None))
@@ -205,15 +240,20 @@ class StoreService(QObject):
 
     # --- store thread ----------------------------------------------------------------------
     def _open_here(self) -> bool:
-        from lesionviewer.store import CaseStore
+        from lesionviewer.store import CaseStore, StoreUnavailable
+        from lesionviewer.store.url import DEFAULT_FILE, default_url, redact, resolve_url
 
         threading.current_thread().name = "case-store"
+        url = resolve_url(self._url, self._settings_url)
+        if url == default_url() and self._data_dir is not None:
+            url = f"sqlite:///{(Path(self._data_dir) / DEFAULT_FILE).as_posix()}"
+        self.display_url = redact(url)
         if self._store is not None:  # opened again (another URL or user): start afresh
             self._close_here()
             self._case_ids.clear()
             self._parents.clear()
         try:
-            self._store = CaseStore.open(self._url, user=self._user)
+            self._store = CaseStore.open(url, user=self._user)
         except Exception as exc:  # unreachable, a bad URL, a newer schema: in the banner
             if not isinstance(exc, StoreUnavailable):
                 log.exception("the case store could not be opened")
@@ -229,6 +269,8 @@ class StoreService(QObject):
         self._signals.online.emit(False, str(exc) or type(exc).__name__)
 
     def _run_call(self, call_id: int, fn) -> None:
+        from lesionviewer.store.states import StoreUnavailable
+
         try:
             if self._store is None or self._offline.is_set():
                 raise StoreUnavailable("the case store is not reachable")
@@ -244,6 +286,8 @@ class StoreService(QObject):
 
     def _run_write(self, call_id: int, op: str, args: tuple, kwargs: dict,
                    path: Path | None = None) -> None:
+        from lesionviewer.store.states import StoreUnavailable
+
         def resolved(case_id):  # the case id first, and save_mask's parent
             if path is None:
                 return args, kwargs
@@ -274,8 +318,9 @@ class StoreService(QObject):
         self._signals.done.emit(call_id, None, None)
 
     def _hold(self, op: str, args: tuple, kwargs: dict) -> None:
-        self._held_queue().hold(op, *args, **kwargs)
-        self._signals.held.emit(len(self._queue))
+        queue = self._held_queue()
+        getattr(queue, op)(self._store, *args, **kwargs)  # save_mask, record_analysis, ...
+        self._signals.held.emit(len(queue.pending(self._store)))
 
     def _held_queue(self):
         if self._queue is None:
@@ -285,6 +330,8 @@ class StoreService(QObject):
         return self._queue
 
     def _probe_here(self) -> None:
+        from lesionviewer.store.states import StoreUnavailable
+
         if self._closing:
             return
         if self._store is None:
@@ -299,23 +346,40 @@ class StoreService(QObject):
 
     def _back_online(self) -> None:
         """The server answers: write what was held, in order, then say it is back."""
+        from lesionviewer.store.states import StoreUnavailable
+
         self._offline.clear()
-        replayed = []
-        queue = self._held_queue() if self.journal_path.exists() else self._queue
-        if queue is not None and len(queue):
+        report = None
+        if self._queue is not None or self.journal_path.exists():
+            queue, store = self._held_queue(), self._store
             try:
-                replayed = queue.flush(self._store)
+                if queue.pending(store):
+                    report = queue.flush(store)
+                    self._follow_replayed(report)
             except StoreUnavailable as exc:  # gone again half-way: the rest stays held
                 self._went_offline(exc)
-                self._signals.held.emit(len(queue))
+                self._signals.held.emit(len(queue.pending(store)))
                 return
-            self._signals.held.emit(len(queue))
-            for op, result in replayed:  # the next save of that case follows the replayed one
-                if op == "save_mask" and result is not None:
-                    self._parents[result.version.case_id] = result.version.id
+            except OSError as exc:  # an unreadable journal is left as it is, and said
+                log.error("held writes: %s", exc)
+            self._signals.held.emit(len(queue.pending(store)))
+            if report is not None and report.remaining:
+                self._went_offline(StoreUnavailable("the server went away while the held "
+                                                    "writes were written"))
+                return
         self._signals.online.emit(True, "")
-        if replayed:
-            self._signals.replayed.emit(replayed)
+        if report is not None:
+            self._signals.replayed.emit(Replayed(
+                len(report.written), _real_conflicts(report), list(report.refused)))
+
+    def _follow_replayed(self, report) -> None:
+        """(Store thread.) The next save of a case whose held saves were just written follows
+        the newest of them (the journal's report does not carry their ids)."""
+        cases = {e["args"]["case_id"] for e in report.written if e["op"] == "save_mask"}
+        for case_id in cases:
+            mine = self._store.latest_masks(case_id).get(self._store.user)
+            if mine is not None:
+                self._parents[case_id] = mine.id
 
     def _close_here(self) -> None:
         if self._store is not None:

@@ -48,9 +48,9 @@ def test_moves_and_sign_off_need_the_reviewer_role(make_window, case_folder, res
     # an annotator: sign-off is there but disabled, and the panel says why
     assert panel.sign_off.isVisible() and not panel.sign_off.isEnabled()
     assert "reviewer role" in panel.permission.text() and panel.permission.isVisible()
-    assert not review.move_actions[ReviewState.SIGNED_OFF].isEnabled()
+    assert not review.move_actions[ReviewState.SIGNED_OFF.value].isEnabled()
 
-    panel.move_buttons[ReviewState.IN_REVIEW].click()  # "Start review"
+    panel.move_buttons[ReviewState.IN_REVIEW.value].click()  # "Start review"
     qtbot.waitUntil(lambda: _review_state(window) is ReviewState.IN_REVIEW, timeout=10_000)
     assert "in review (by alice" in panel.state.text()
     assert any("set state" in panel.audit.item(i).text() for i in range(panel.audit.count()))
