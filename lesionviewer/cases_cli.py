@@ -215,7 +215,9 @@ def _check_photo(photo: Path) -> None:
 def _sidecar_summary(report, problems: list[str]) -> str:
     problems += [f"{path}: {reason}" for path, reason in report.problems]
     text = f"{len(report.imported)} imported, {len(report.skipped)} already in the store"
-    return text + (f", {len(report.problems)} could not be read" if report.problems else "")
+    text += f", {len(report.problems)} could not be used" if report.problems else ""
+    notes = getattr(report, "notes", [])  # e.g. "marked 'reviewed': a reviewer must sign it off"
+    return text + "".join(f"\n  {Path(path).name}: {note}" for path, note in notes)
 
 
 def _import_analyses(store, files: list[Path], by_hash: dict[str, int], problems: list[str]) -> tuple[int, int]:

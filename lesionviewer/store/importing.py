@@ -30,9 +30,11 @@ from lesionviewer.store.masks import encode_mask
 from lesionviewer.store.photos import photo_facts
 from lesionviewer.store.records import ImportReport
 from lesionviewer.store.states import (ALLOWED, PermissionDenied, ReviewError, ReviewState, Role)
+from lesionviewer.store.url import data_dir
 
 log = logging.getLogger(__name__)
 SOURCE = "sidecar"
+FALLBACK_FOLDER = "sidecars"  # under the user data folder, as the app's session keeps them
 
 
 def sidecar_files(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
@@ -48,8 +50,11 @@ def sidecar_files(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
             found.setdefault(path, None)
         else:
             own = sidecar_path_for(path)
+            # the app's autosave for a photo whose folder refused the write (lesionviewer.io.sidecar)
+            fallback = sidecar_path_for(path, data_dir() / FALLBACK_FOLDER)
             stem = fit_name(path.name, SIDECAR_STEM_BYTES)
-            for candidate in [own, *sorted(path.parent.glob(f"{_glob_escape(stem)}{CONFLICT_INFIX}*.json"))]:
+            for candidate in [own, fallback,
+                              *sorted(path.parent.glob(f"{_glob_escape(stem)}{CONFLICT_INFIX}*.json"))]:
                 if candidate.is_file():
                     found[candidate] = path
     return list(found.items())

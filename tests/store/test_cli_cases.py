@@ -216,3 +216,20 @@ def test_grant_needs_a_reviewer(store_url, folder, capsys):
     capsys.readouterr()
     assert cases("--db", store_url, "--user", "ann", "status") == 0
     assert "user: ann (reviewer)" in capsys.readouterr().out
+
+
+def test_import_takes_the_autosave_of_a_photo_in_a_read_only_folder(store_url, folder, _private_user_folders, capsys):
+    """The app keeps the autosave of a photo whose folder refuses writes in the user data
+    folder (sidecars/); importing the photo takes that one in too."""
+    from lesionviewer.io.sidecar import sidecar_path_for, write_sidecar_file
+
+    photo = folder / "ISIC_0000002.jpg"
+    fallback = sidecar_path_for(photo, _private_user_folders / "data" / "sidecars")
+    fallback.parent.mkdir(parents=True)
+    write_sidecar_file(CaseSidecar(image_file_name=photo.name, content_hash=content_hash(photo),
+                                   edited_mask=disc(20), save_id="fallback-1"), fallback)
+    assert cases("--db", store_url, "--user", "alice", "import", str(folder)) == 0
+    assert "autosaved edits: 2 imported" in capsys.readouterr().out
+    with CaseStore.open(store_url, user="alice") as store:
+        case = store.case_for_photo(photo)
+        assert np.array_equal(store.latest_masks(case.id)["alice"].mask, disc(20))
