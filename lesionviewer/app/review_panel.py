@@ -64,7 +64,7 @@ class ReviewPanel(QWidget):
 
     # --- construction ----------------------------------------------------------------------
     def _state_box(self) -> QGroupBox:
-        box = QGroupBox("Review")
+        box = QGroupBox("This case")  # the dock around the panel is titled "Review"
         form = QFormLayout(box)
         self.state = _label()
         self.drawn_by = _label()
@@ -226,8 +226,8 @@ def audit_line(entry: dict) -> str:
     detail = entry.get("detail") or {}
     extra = ""
     if isinstance(detail, dict):
-        keep = {k: v for k, v in detail.items() if k in ("state", "to", "from", "number",
-                                                         "comment", "conflict_with")}
+        keep = {k: v for k, v in detail.items() if v is not None and k in (
+            "state", "from", "to", "number", "comment", "conflict_with")}
         extra = " ".join(f"{k}={v}" for k, v in keep.items())
     return f"{when(entry.get('at'))} · {entry.get('user', '?')} · {entry.get('action', '?')}" \
         + (f" ({extra})" if extra else "")
