@@ -70,8 +70,11 @@ def app_settings() -> dict:
 
 def _error(message: str, secret: str | None = None) -> None:
     text = " ".join(str(message).split())
-    if secret:
-        text = text.replace(secret, "***")
+    if secret:  # belt and braces: a driver message could quote it, plain or URL-encoded
+        from urllib.parse import quote
+
+        for form in {secret, quote(secret, safe=""), quote(secret)}:
+            text = text.replace(form, "***")
     print(f"lesionviewer cases: {text}", file=sys.stderr)
 
 
