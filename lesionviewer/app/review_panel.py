@@ -188,8 +188,8 @@ class ReviewPanel(QWidget):
         self.comment.setEnabled(usable and reviewer)
         reason = ""
         if identity is not None and not reviewer:
-            reason = (f"{SIGN_OFF_NEEDS_REVIEWER}; {identity.user} is an annotator "
-                      "(a reviewer of this store can grant it).")
+            reason = (f"{SIGN_OFF_NEEDS_REVIEWER}; {identity.user} is an annotator (a "
+                      f"reviewer can grant it: lesionviewer cases grant {identity.user} reviewer).")
         elif not self.online:
             reason = "The case store is not reachable: review moves wait until it is back."
         elif review is not None and state != SIGNED_OFF and not can_sign:
