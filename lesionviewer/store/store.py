@@ -262,9 +262,10 @@ class CaseStore:
         number = conn.execute(select(func.coalesce(func.max(mv.number), 0)).where(
             mv.case_id == case_id, mv.author == self.user)).scalar_one() + 1
         created_at = created_at or now()
+        area = np.count_nonzero(mask)
         version_id = conn.execute(insert(t.mask_versions).values(
             case_id=case_id, author=self.user, created_at=created_at, parent_id=parent_id,
-            number=number, width=width, height=height, area_px=int(mask.sum()), mask_png=png,
+            number=number, width=width, height=height, area_px=area, mask_png=png,
             source=source).returning(mv.id)).scalar_one()
         saved = MaskVersion(version_id, case_id, self.user, created_at, parent_id, number,
                             mask, source)
@@ -282,7 +283,7 @@ class CaseStore:
         self._update_case(conn, row, changes)
         self._audit(conn, "save mask", case_id, {
             "version": version_id, "number": number, "parent": parent_id, "source": source,
-            "area_px": int(mask.sum()), "conflict_with": conflict.id if conflict else None})
+            "area_px": area, "conflict_with": conflict.id if conflict else None})
         return SaveResult(saved, conflict)
 
     # --- review state -------------------------------------------------------------------

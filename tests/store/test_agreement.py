@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import store_helpers as h  # noqa: E402
 
+from lesionviewer.engine.uncertainty import ged
 from lesionviewer.store import CaseStore, Role
 from lesionviewer.store.agreement import dice_from_iou, majority_vote, raters_ged
 
@@ -20,6 +21,8 @@ def test_dice_and_ged_reference_values():
     assert dice_from_iou(1 / 3) == pytest.approx(0.5)
     assert raters_ged([a, b]) == pytest.approx(2 / 3)
     assert raters_ged([a, a, a]) == 0.0
+    three = [a, b, h.box(0, 8, 10, 20)]
+    assert raters_ged(three) == pytest.approx(ged(np.stack(three)))  # the model's measure
     empty = np.zeros_like(a)
     assert dice_from_iou(1.0) == 1.0 and raters_ged([empty, empty]) == 0.0
 
