@@ -67,10 +67,10 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
         engine.dispose()
 
 
-def test_postgresql_refuses_to_change_or_delete_audit_rows(pg_url, tmp_path):
-    with CaseStore.open(pg_url, user="alice") as store:
+def test_both_backends_refuse_to_change_or_delete_audit_rows(store_url, tmp_path):
+    with CaseStore.open(store_url, user="alice") as store:
         store.add_case(h.photo(tmp_path))
-    engine = db.make_engine(pg_url)
+    engine = db.make_engine(store_url)
     try:
         for statement in (update(schema.audit).values(action="forged"), delete(schema.audit)):
             with pytest.raises(DBAPIError, match="append-only"):
@@ -80,3 +80,24 @@ def test_postgresql_refuses_to_change_or_delete_audit_rows(pg_url, tmp_path):
             assert conn.execute(select(schema.audit.c.action)).scalars().all().count("forged") == 0
     finally:
         engine.dispose()
+
+
+def test_a_store_made_by_the_first_migration_upgrades_with_its_data(store_url, tmp_path):
+    from alembic import command
+
+    engine = db.make_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    try:
+        with db.writing(engine) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            now = datetime.datetime.now(datetime.timezone.utc)
+            conn.execute(insert(schema.users).values(name="old", role="reviewer", created_at=now))
+            conn.execute(insert(schema.audit).values(at=now, user="old", case_id=None,
+                                                     action="add user", detail={"user": "old"}))
+    finally:
+        engine.dispose()
+    with CaseStore.open(store_url, user="alice") as store:
+        assert store.role.value == "annotator"  # "old" was there first
+        assert [e["user"] for e in store.audit()][-1] == "old"
