@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from lesionviewer.engine.config_schema import ConfigError, validate_config
+from lesionviewer.engine.config_schema import (ANALYSIS, SYNTHESIS, ConfigError, WrongModelKind, model_kind,
+                                               validate_config)
 
 FORMAT = "lesionviewer-model"
 FORMAT_VERSION = 1
@@ -79,15 +80,17 @@ def _plain(config: dict[str, Any]) -> dict[str, Any]:
         raise ModelError(f"the model config cannot be written as JSON: {e}") from None
 
 
-def _checked(config: dict[str, Any], where: str) -> dict[str, Any]:
+def _checked(config: dict[str, Any], where: str, kind: str = ANALYSIS) -> dict[str, Any]:
     try:
-        validate_config(config)
+        validate_config(config, kind)
+    except WrongModelKind as e:
+        raise ModelError(f"{where}: {e}") from None
     except ConfigError as e:
         raise ModelError(f"{where} is not valid: {e}") from None
     return config
 
 
-def write_config(model_dir: str | Path, config: dict[str, Any]) -> str:
+def write_config(model_dir: str | Path, config: dict[str, Any], kind: str = ANALYSIS) -> str:
     """Validate ``config`` and write it as ``model_dir``'s config.json, sealed with the digest
     of the weights already there and its own. Returns the weights' SHA-256.
 
@@ -101,25 +104,26 @@ def write_config(model_dir: str | Path, config: dict[str, Any]) -> str:
     config = _plain(dict(config, format=FORMAT, format_version=FORMAT_VERSION,
                          weights={"file": WEIGHTS_FILE, "sha256": digest}))
     config.pop(CONFIG_HASH_KEY, None)
-    _checked(config, "the model config")
+    _checked(config, "the model config", kind)
     config[CONFIG_HASH_KEY] = config_digest(config)
     _atomic_write_text(model_dir / CONFIG_FILE, json.dumps(config, indent=2, allow_nan=False) + "\n")
     return digest
 
 
-def save_model(model_dir: str | Path, config: dict[str, Any], state: dict[str, torch.Tensor]) -> str:
+def save_model(model_dir: str | Path, config: dict[str, Any], state: dict[str, torch.Tensor],
+               kind: str = ANALYSIS) -> str:
     """Write weights and config (sealed with both digests) into ``model_dir``; returns the
     weights' SHA-256. An invalid config is refused (ModelError) before anything is written."""
     model_dir = Path(model_dir)
     probe = _plain(dict(config, format=FORMAT, format_version=FORMAT_VERSION,
                         weights={"file": WEIGHTS_FILE, "sha256": "0" * 64}))
     probe.pop(CONFIG_HASH_KEY, None)
-    _checked(probe, "the model config")
+    _checked(probe, "the model config", kind)
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".{WEIGHTS_FILE}.tmp"
     save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
     os.replace(tmp, model_dir / WEIGHTS_FILE)
-    return write_config(model_dir, config)
+    return write_config(model_dir, config, kind)
 
 
 def _read_json(path: Path) -> Any:
@@ -140,8 +144,9 @@ def _read_json(path: Path) -> Any:
         raise ModelError(f"{path} is malformed ({e}); reinstall the model") from None
 
 
-def read_config(model_dir: str | Path) -> dict[str, Any]:
-    """The config after checking its format, its recorded digest and the schema."""
+def read_config(model_dir: str | Path, kind: str = ANALYSIS) -> dict[str, Any]:
+    """The config after checking its format, its kind ("analysis" or "synthesis": another kind
+    is refused in one sentence), its recorded digest and the schema."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelError(f"model folder not found: {model_dir}")
@@ -154,6 +159,8 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path} is not a lesionviewer model config (format_version {version!r})")
     if version > FORMAT_VERSION:
         raise ModelError(f"{model_dir} needs a newer lesionviewer (model format {version})")
+    if model_kind(config) != kind:
+        _checked(config, str(model_dir), kind)
     recorded = config.get(CONFIG_HASH_KEY)
     if not recorded:
         raise ModelError(f"{path} has no recorded {CONFIG_HASH_KEY}: it was made by an older lesionviewer or "
@@ -164,18 +171,18 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
         actual = None
     if actual != recorded:
         if actual is None:
-            _checked(config, str(path))
+            _checked(config, str(path), kind)
         raise ModelError(
             f"the model's settings were changed after it was made: {path} does not match its recorded "
             f"SHA-256; reinstall the model, or re-save it with save_model / write_config")
-    return _checked(config, str(path))
+    return _checked(config, str(path), kind)
 
 
-def load_weights(model_dir: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def load_weights(model_dir: str | Path, kind: str = ANALYSIS) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """(config, state dict) after checking the config and the weights' SHA-256, and that every
     floating-point weight is finite."""
     model_dir = Path(model_dir)
-    config = read_config(model_dir)
+    config = read_config(model_dir, kind)
     weights = config.get("weights") or {}
     path = model_dir / weights.get("file", WEIGHTS_FILE)
     if not path.is_file():
@@ -212,6 +219,15 @@ def _candidate_dirs() -> list[Path]:
     return roots
 
 
+def _is_other_kind(model_dir: Path) -> bool:
+    """True for a folder holding a synthesis model: never the default analysis model. A damaged
+    config is left for read_config to explain."""
+    try:
+        return model_kind(_read_json(model_dir / CONFIG_FILE)) == SYNTHESIS
+    except ModelError:
+        return False
+
+
 def find_default_model() -> Path:
     """The model used when none is named: $LESIONVIEWER_MODEL, else the shipped one.
 
@@ -224,7 +240,7 @@ def find_default_model() -> Path:
         if not root.is_dir():
             continue
         for d in sorted(root.iterdir()):
-            if (d / CONFIG_FILE).is_file():
+            if (d / CONFIG_FILE).is_file() and not _is_other_kind(d):
                 return d
     raise NoModelInstalled(
         "No lesionviewer model is installed. Train one with `lesionviewer train backbone` and "

@@ -269,6 +269,7 @@ OPEN_SECTIONS: dict[str, Section] = {
 }
 SCHEMA = Section(
     {
+        "kind": Choice(("analysis",)),  # absent in analysis models; see SYNTHESIS_SCHEMA
         "name": Text(1000),  # free text; engine.config_schema.safe_model_name makes it shown safely
         "working_size": Integer(16, 1024),
         "unet": UNET,
@@ -289,6 +290,34 @@ SCHEMA = Section(
     required=frozenset({"name", "working_size", "unet", "schedule", "diffseg", "crf", "defaults"}),
     open=True,  # metadata such as backbone_training and heads_training
 )
+# A synthesis model (lesionviewer.training.synth, `lesionviewer train synth`) makes training
+# pairs from masks; it shares the UNet and schedule rules but is a different kind of folder, so
+# the analysis never loads it by accident (and `lesionviewer synth` never loads an analysis model).
+SYNTHESIS_SCHEMA = Section(
+    {
+        "kind": Choice(("synthesis",)),
+        "name": Text(1000),
+        "working_size": Integer(16, 1024),
+        "unet": UNET,
+        "schedule": SCHEDULE,
+        "control": open_section(hint_channels=ListOf(Integer(1, 256), 1, 5), mask_channels=Choice((1,))),
+        "conditions": open_section(tone=Boolean(), diagnosis=Boolean()),
+        "sampling": open_section(steps=Integer(1, 1000), guidance=Number(0, 50)),
+        "format": Text(64),
+        "format_version": Integer(1, 1_000_000),
+        "weights": SCHEMA.fields["weights"],
+        "config_sha256": HEX64,
+    },
+    required=frozenset({"kind", "name", "working_size", "unet", "schedule", "control"}),
+    open=True,  # metadata such as synthesis_training
+)
+ANALYSIS, SYNTHESIS = "analysis", "synthesis"
+KIND_REFUSALS = {
+    (ANALYSIS, SYNTHESIS): "this is a synthesis model (it makes training images from masks with `lesionviewer "
+                           "synth`), not an analysis model; choose an analysis model such as lesionviewer-ddpm-s96",
+    (SYNTHESIS, ANALYSIS): "this is an analysis model, not a synthesis model; `lesionviewer synth` needs a model "
+                           "made by `lesionviewer train synth`, such as lesionviewer-synth-s96",
+}
 
 
 def _check_plain_json(value: Any, where: str, depth: int = 0) -> None:
@@ -380,9 +409,29 @@ def _check_defaults(config: dict) -> None:
 CROSS_CHECKS: list[Callable[[dict], None]] = [_check_unet, _check_probe, _check_defaults, _check_trust, _check_size]
 
 
-def validate_config(config: Any) -> None:
-    """Raise ConfigError naming the first broken rule; return None when the config is sound."""
+class WrongModelKind(ConfigError):
+    """An analysis model where a synthesis model is needed, or the other way round."""
+
+
+def model_kind(config: Any) -> str:
+    """"analysis" (also when the config has no ``kind``, as every analysis model) or the
+    config's ``kind``."""
+    return config.get("kind", ANALYSIS) if isinstance(config, dict) else ANALYSIS
+
+
+def validate_config(config: Any, kind: str = ANALYSIS) -> None:
+    """Raise ConfigError naming the first broken rule; return None when the config is sound.
+
+    ``kind``: the kind of model the caller needs; another kind raises WrongModelKind."""
     _check_plain_json(config, "")
+    found = model_kind(config)
+    if found != kind and isinstance(found, str) and (kind, found) in KIND_REFUSALS:
+        raise WrongModelKind(KIND_REFUSALS[(kind, found)])
+    if kind == SYNTHESIS:
+        SYNTHESIS_SCHEMA.check(config, "")
+        for check in (_check_unet, _check_size):
+            check(config)
+        return
     SCHEMA.check(config, "")
     for check in CROSS_CHECKS:
         check(config)
