@@ -79,6 +79,7 @@ class ReviewSync(QObject):
         self._unsent: dict[Path, object] = {}  # photo -> mask the store never got (offline)
         self._recorded: set[tuple] = set()  # analyses recorded this session
         self._refused: set[Path] = set()  # photos whose commit the store refused (told once)
+        self._opened_before = False
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
         self._commit_timer.timeout.connect(self.commit)
         self._refresh_timer = QTimer(self, singleShot=True, interval=150)
@@ -91,7 +92,18 @@ class ReviewSync(QObject):
         session.service.cached.connect(self._record_analysis)
         service.online_changed.connect(self._on_online_changed)
         service.replayed.connect(self._on_replayed)
-        service.opened.connect(lambda _identity: self.refresh())
+        service.opened.connect(self._on_opened)
+
+    def _on_opened(self, _identity) -> None:
+        """The store is open (again: maybe another one, or another user): every listed case
+        is added (idempotent) and the case on screen read afresh."""
+        if self._opened_before:  # another store or user: what was recorded is not there
+            self._recorded.clear()
+            self._refused.clear()
+        self._opened_before = True
+        self.case_ids.clear()
+        self._add(self.session.cases.cases)
+        self.refresh()
 
     # --- cases and analyses ----------------------------------------------------------------
     def _add(self, cases) -> None:

@@ -48,8 +48,8 @@ class ReviewWindow(QObject):
         self._connect()
         # --db, $LESIONVIEWER_DB, the settings' URL, or the SQLite file in this window's own
         # data folder (the self-test's is apart): resolved on the store thread
-        self.service.open(db_url, window.settings.user_name or None,
-                          settings_url=window.settings.db_url, data_dir=window.dirs.data)
+        self.cli_url = db_url
+        self.reopen()
 
     # --- construction ----------------------------------------------------------------------
     def _make_dock(self) -> QDockWidget:
@@ -124,6 +124,13 @@ class ReviewWindow(QObject):
         w.session.case_shown.connect(lambda _cur: self._show_drawn_by())
         w.session.result_ready.connect(lambda _cur: self._show_drawn_by())
         w.session.cases.dataChanged.connect(lambda *_: self._show_drawn_by())
+
+    def reopen(self) -> None:
+        """Open the store (again, after the settings changed its URL or the user name)."""
+        settings = self.window.settings
+        self.sync.commit()  # edits made so far go to the store they were made under
+        self.service.open(self.cli_url, settings.user_name or None,
+                          settings_url=settings.db_url, data_dir=self.window.dirs.data)
 
     # --- store state -----------------------------------------------------------------------
     def _on_opened(self, identity) -> None:

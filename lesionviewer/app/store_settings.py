@@ -44,7 +44,8 @@ class StoreSettingsBox(QGroupBox):
         form.addRow("Database URL", self.url)
         form.addRow("Password", self.password)
         form.addRow("User name", self.user)
-        self.note = QLabel("Changes apply the next time lesionviewer starts.")
+        self.note = QLabel("A new URL or user name applies at once (--db and "
+                           "LESIONVIEWER_DB still win over the URL).")
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: gray;")
         form.addRow(self.note)
@@ -52,18 +53,22 @@ class StoreSettingsBox(QGroupBox):
 
     def apply_to(self, settings: AppSettings) -> None:
         """Copy the fields into ``settings``; a password goes to the keyring, never there."""
-        from lesionviewer.store.url import normalise, store_password
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        from lesionviewer.store.url import store_password
 
         url, password = self.url.text().strip(), self.password.text()
         if url:
             try:
-                parsed = normalise(url)
-            except ValueError:
+                parsed = make_url(url)
+            except ArgumentError:  # kept as typed: the store says what is wrong with it
                 parsed = None
             if parsed is not None and parsed.password is not None:
                 password = password or parsed.password
-                url = parsed.set(password=None).render_as_string(hide_password=False)
-            if password and parsed is not None:
+                # URL.set(password=None) would keep it: None means "unchanged" there
+                url = parsed._replace(password=None).render_as_string(hide_password=False)
+            if password and parsed is not None and parsed.get_backend_name() != "sqlite":
                 self.keyring_failed = not store_password(url, password)
         settings.db_url = url
         settings.user_name = self.user.text().strip()

@@ -131,16 +131,24 @@ class WindowTasks:
                                 self)
         if dialog.exec() == QDialog.Accepted:
             self.apply_settings(dialog.result_settings())
+            if dialog.store_box.keyring_failed:
+                self.show_message("The database password could not be kept: this system has "
+                                  "no keyring. Put it in ~/.pgpass (or $PGPASSFILE) instead; it "
+                                  "is never written into the settings.", "warning")
 
     def apply_settings(self, new: preferences.AppSettings) -> None:
         """Take over changed settings in place (session and view share the object)."""
         old_analysis = self.settings.analysis_settings()
         device_changed = new.device != self.settings.device
+        store_changed = (new.db_url, new.user_name) != (self.settings.db_url,
+                                                        self.settings.user_name)
         for f in dataclasses.fields(new):
             setattr(self.settings, f.name, getattr(new, f.name))
         self._save_settings()
         self.view.apply_colours()
         self.update_legend()
+        if store_changed:
+            self.review.reopen()  # another case store or user name: from now on
         if device_changed:
             self.session.service.load_model(self.session.model_dir, new.device)
         if device_changed or self.settings.analysis_settings() != old_analysis:
