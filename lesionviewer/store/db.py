@@ -9,6 +9,9 @@ committed state.
 PostgreSQL (a team): psycopg 3, connections checked before use (a restarted server is
 reconnected), a 5 s connect timeout unless the URL sets one, and the migration run under a
 transaction-scoped advisory lock so two clients opening a fresh store do not race.
+
+Both hide bound values from error messages (``hide_parameters``): a failed statement's text
+never carries a comment, a label or a mask into a log.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def make_engine(url: str) -> Engine:
             except OSError as exc:  # a share that went away, a file in the way
                 raise StoreUnavailable(f"the case store at {redact(url)} cannot be reached "
                                        f"({exc.strerror or type(exc).__name__})") from None
-        engine = create_engine(target, connect_args={"timeout": 10})
+        engine = create_engine(target, connect_args={"timeout": 10}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     connect_args = {} if "connect_timeout" in target.query else {"connect_timeout": 5}
