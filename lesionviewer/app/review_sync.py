@@ -49,17 +49,25 @@ class CaseReview:
         return next((v for v in self.versions if v.author == user), None)
 
 
-def read_review(service: StoreService, store, path: Path, case_id: int) -> CaseReview:
+def read_review(service: StoreService, store, path: Path, case_id: int,
+                elsewhere=None) -> CaseReview:
     """(Store thread.) The case's record, raters' newest versions with their outlines,
-    agreement and audit trail; notes the user's newest version as the next save's parent."""
+    agreement and audit trail; notes the user's newest version as the next save's parent.
+    ``elsewhere``: a MaskVersion a save of this app conflicted with; outlined too while it is
+    no longer its author's newest (both are kept, so both can be compared)."""
+    from lesionviewer.store.agreement import agreement
+
     latest = store.latest_masks(case_id)
     mine = latest.get(store.user)
     service.note_base(case_id, None if mine is None else mine.id)
     versions = sorted((RaterVersion(v.author, v.number, v.id, v.created_at)
                        for v in latest.values()), key=lambda v: v.author.casefold())
-    outlines = [RaterOutline(v.author, v.number, mask_contours(v.mask)) for v in latest.values()]
+    shown = list(latest.values())
+    if elsewhere is not None and all(v.id != elsewhere.id for v in shown):
+        shown.append(elsewhere)
+    outlines = [RaterOutline(v.author, v.number, mask_contours(v.mask)) for v in shown]
     return CaseReview(path, case_id, store.get_case(case_id), versions, outlines,
-                      store.agreement(case_id) if len(latest) >= 2 else None,
+                      agreement(latest) if len(latest) >= 2 else None,
                       store.audit(case_id, limit=200))
 
 
@@ -80,6 +88,7 @@ class ReviewSync(QObject):
         self._recorded: set[tuple] = set()  # analyses recorded this session
         self._refused: set[Path] = set()  # photos whose commit the store refused (told once)
         self._opened_before = False
+        self._elsewhere: dict[Path, object] = {}  # photo -> version a save conflicted with
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
         self._commit_timer.timeout.connect(self.commit)
         self._refresh_timer = QTimer(self, singleShot=True, interval=150)
@@ -173,9 +182,9 @@ class ReviewSync(QObject):
         cur = self.session.current
         if cur is None or not self.service.is_open:
             return
-        path = cur.case.path
+        path, elsewhere = cur.case.path, self._elsewhere.get(cur.case.path)
         self.service.call_for(path, lambda store, case_id: read_review(
-            self.service, store, path, case_id), self._on_review, lambda exc: None)
+            self.service, store, path, case_id, elsewhere), self._on_review, lambda exc: None)
 
     def _on_review(self, review: CaseReview) -> None:
         self.case_ids[review.path] = review.case_id
@@ -226,6 +235,7 @@ class ReviewSync(QObject):
 
     def _tell_conflict(self, path: Path, result) -> None:
         other, mine = result.conflict, result.version
+        self._elsewhere[path] = other  # outlined beside the raters' newest (compare)
         who = "you, in another lesionviewer," if other.author == mine.author else other.author
         self.message.emit(
             f"'{path.name}': {who} saved a version of this mask at {when(other.created_at)} "

@@ -144,6 +144,9 @@ class ReviewWindow(QObject):
 
     def _on_online_changed(self, online: bool, why: str) -> None:
         self.panel.set_online(online)
+        if not online and self.service.identity is None:
+            self.user_label.setText("Case store not reachable")
+            self.user_label.setToolTip(why)
         self._show_banner(why)
         self._update_moves()
 

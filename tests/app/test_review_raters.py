@@ -30,12 +30,12 @@ def _reference(case_folder, case=CASE) -> np.ndarray:
     return np.asarray(Image.open(case_folder / f"{case}_mask.png").convert("L")) > 127
 
 
-def _paint(window, cur, mouse_drag):
+def _paint(window, cur, mouse_drag, row: float = 0.5):
     """Erase a row across the photo's middle and paint part of it back: whatever the model's
     mask was, the mask then differs from it (and from the mask before)."""
     h, w = cur.editor.mask.shape
     before = cur.editor.mask.copy()
-    points = [(w * (0.2 + 0.06 * t), h * 0.5) for t in range(11)]
+    points = [(w * (0.2 + 0.06 * t), h * row) for t in range(11)]
     window.actions.tools[Tool.ERASER].trigger()
     mouse_drag(window, points)
     window.actions.tools[Tool.BRUSH].trigger()
@@ -119,10 +119,14 @@ def test_a_save_made_meanwhile_elsewhere_is_a_conflict_and_both_are_kept(
     assert [b.text() for b in buttons] == ["Compare raters"]
     buttons[0].click()
     assert window.review.compare.isChecked()
+    # both of alice's versions are outlined: the one saved elsewhere is no longer her newest
+    qtbot.waitUntil(lambda: len(window.review.overlay.outlines) == 2, timeout=10_000)
+    labels = window.legend.labels()
+    assert "alice (version 1)" in labels and "alice (version 2)" in labels
 
     # the next edit follows the app's own version: no second conflict
     with qtbot.waitSignal(sync.committed, timeout=10_000) as again:
-        _paint(window, cur, mouse_drag)
+        _paint(window, cur, mouse_drag, row=0.3)
     assert again.args[0].conflict is None
 
 
