@@ -1,7 +1,9 @@
 """The team store's server goes away while the app runs (a real PostgreSQL server, stopped and
 started again): the app keeps working, read-only for review, with a banner; edits still go to
 the sidecar and are held for the store; once the server is back the held edits are written in
-order (no false conflict between them), the banner goes, and the next edit commits as usual."""
+order (no false conflict between them), the banner goes, and the next edit commits as usual.
+A server that is down when the app starts is opened once it is up, and gets the cases and the
+edits made meanwhile."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def _pg_module():
     return sys.modules["pg_server"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pg_server():
     pg = _pg_module()
     reason = pg.unavailable_reason()
@@ -109,3 +111,32 @@ def test_server_gone_read_only_banner_edits_held_and_written_once_back(
         _edit(window, cur, mouse_drag, 0.5)  # online again: committed at once, in line
     assert committed.args[0].conflict is None
     assert committed.args[0].version.parent_id == versions[-1].id
+
+
+def test_a_server_down_at_start_is_opened_once_up_with_the_edits_made_meanwhile(
+        make_window, case_folder, result_of, mouse_drag, qtbot, pg_server, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    url = pg_server.url(pg_server.create_database())
+    monkeypatch.setenv("LESIONVIEWER_DB", url)
+    _stop(pg_server)
+    try:
+        window = make_window(background=False, user_name="alice")
+        review = window.review
+        review.service.probe_ms = 300
+        qtbot.waitUntil(lambda: review.banner.isVisible(), timeout=20_000)
+        assert "not reachable" in review.user_label.text()
+        window.open_paths([case_folder / f"{CASE}.jpg"])
+        cur = result_of(window)  # the app works: analysis, editing, sidecar
+        _edit(window, cur, mouse_drag, 0.4)
+        qtbot.waitUntil(lambda: not cur.case.unsaved, timeout=10_000)
+    finally:
+        pg_server._pg_ctl_start()
+    qtbot.waitUntil(lambda: review.service.identity is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not review.banner.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: review.sync.review is not None
+                    and [v.author for v in review.sync.review.versions] == ["alice"],
+                    timeout=20_000)
+    with CaseStore.open(url, user="alice") as store:
+        record = store.case_for_photo(cur.case.path)
+        mask = store.latest_masks(record.id)["alice"].mask
+    np.testing.assert_array_equal(mask, cur.editor.mask)
