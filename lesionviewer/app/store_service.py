@@ -76,12 +76,13 @@ class _Signals(QObject):
 
 
 class _Job(QRunnable):
-    def __init__(self, fn: Callable[[], None]):
+    def __init__(self, fn: Callable[[], None], skip: Callable[[], bool]):
         super().__init__()
-        self.fn = fn
+        self.fn, self.skip = fn, skip
 
     def run(self) -> None:
-        self.fn()
+        if not self.skip():
+            self.fn()
 
 
 class StoreService(QObject):
@@ -149,22 +150,12 @@ class StoreService(QObject):
         self._start(lambda: self._run_call(call_id, fn), priority)
         return call_id
 
-    def write(self, op: str, *args, on_done: Callable[[Any], None] | None = None,
-              on_error: Callable[[BaseException], None] | None = None, priority: int = WRITE,
-              **kwargs) -> int:
-        """``store.<op>(*args, **kwargs)`` (save_mask, set_state, record_analysis) on the store
-        thread; held for later when the server is gone (``on_done(None)`` then)."""
-        call_id = next(self._ids)
-        self._callbacks[call_id] = (on_done, on_error)
-        self._start(lambda: self._run_write(call_id, op, args, kwargs), priority)
-        return call_id
-
     def write_for(self, path: Path, op: str, *args,
                   on_done: Callable[[Any], None] | None = None,
                   on_error: Callable[[BaseException], None] | None = None, priority: int = WRITE,
                   **kwargs) -> int:
-        """``store.<op>(case_id, *args, **kwargs)`` for the photo at ``path`` (added to the
-        store first if need be). ``save_mask`` gets its parent here, on the store thread: the
+        """``store.<op>(case_id, *args, **kwargs)`` (save_mask, record_analysis) for the photo
+        at ``path`` (added to the store first if need be). ``save_mask`` gets its parent here, on the store thread: the
         version this app saved last for the case, else the newest of the user's seen when the
         case was opened (:meth:`note_base`), so a save made meanwhile elsewhere is a conflict.
         Held when the server is gone; a photo never added fails with StoreUnavailable."""
@@ -210,7 +201,9 @@ class StoreService(QObject):
         return self._pool.waitForDone(timeout_ms)
 
     def _start(self, fn: Callable[[], None], priority: int = ON_SCREEN) -> None:
-        self._pool.start(_Job(fn), priority)
+        # quitting: the writes still run; reads and a big folder's case adds queued behind
+        # them are dropped (else quitting would wait for them)
+        self._pool.start(_Job(fn, lambda: self._closing and 0 <= priority < WRITE), priority)
 
     def _on_done(self, call_id: int, result, error) -> None:
         on_done, on_error = self._callbacks.pop(call_id, (None, None))

@@ -168,3 +168,15 @@ def test_the_case_list_filters_and_sorts_by_review_state_and_rater(
     qtbot.waitUntil(lambda: shown() == [other_case, CASE], timeout=5_000)
     window.case_list.set_sort("Review state")
     qtbot.waitUntil(lambda: shown() == [CASE, other_case], timeout=5_000)  # in review first
+
+
+def test_quitting_right_after_an_edit_still_commits_it(make_window, case_folder, result_of,
+                                                       mouse_drag, qtbot, store_url):
+    window = make_window(background=False, user_name="alice")
+    cur = _open_case(window, case_folder, result_of, qtbot)
+    _paint(window, cur, mouse_drag)
+    mask = cur.editor.mask.copy()
+    window.close()  # before the commit delay is up: the edit goes to the store while quitting
+    with CaseStore.open(store_url, user="alice") as store:
+        record = store.case_for_photo(case_folder / f"{CASE}.jpg")
+        np.testing.assert_array_equal(store.latest_masks(record.id)["alice"].mask, mask)
