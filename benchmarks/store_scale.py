@@ -6,12 +6,14 @@ PostgreSQL (issue 9's target: each within 200 ms on this machine).
 The store is created by ``CaseStore.open`` (its migrations), then filled in bulk through the
 schema's tables (bound executemany inserts, as a long-running team store would hold): every
 case analysed (GED, malignancy, 5 % withheld), 10 % with two raters' masks (1024 x 768, 1-bit
-PNG) and their disagreement, one rater with 3 versions on 1 %, an audit row per write. Then,
+PNG; 4000 x 3000 on every 1000th case) and their disagreement, one rater with 3 versions on
+1 %, an audit row per write. Then,
 through the public API only:
 
 * ``review_queue(order, limit=200)`` for each order, alone, behind a state filter and a rater
   filter, on the first page and a page 20,000 rows deep;
-* opening a case: ``get_case`` + ``latest_masks`` + ``agreement`` on a two-rater case.
+* opening a case: ``get_case`` + ``latest_masks`` + ``agreement`` on a two-rater case, at
+  1024 x 768 and at 4000 x 3000 (12 MP).
 
 Each is run ``--runs`` times after one warm-up; median and max are printed, with the load.
 PostgreSQL is a throwaway server (tests/store/pg_server.py) with fsync on, on 127.0.0.1.
@@ -33,21 +35,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from store_common import add_backend_argument, chosen, fresh_urls, machine_load  # noqa: E402
 
 MASK_H, MASK_W = 768, 1024
+BIG_H, BIG_W = 3000, 4000  # a 12 MP photo: every 1000th case, to time opening one of those
 CHUNK = 5000
 STATES = (("new", 0, 0.05), ("analysed", 1, 0.60), ("in review", 2, 0.15), ("corrected", 3, 0.12),
           ("signed off", 4, 0.08))
 
 
-def ellipse_masks(count: int, rng) -> list[bytes]:
+def ellipse_masks(count: int, rng, height: int = MASK_H, width: int = MASK_W) -> list[bytes]:
     import cv2
 
     from lesionviewer.store.masks import encode_mask
 
     masks = []
     for _ in range(count):
-        canvas = np.zeros((MASK_H, MASK_W), np.uint8)
-        centre = (int(rng.integers(300, 700)), int(rng.integers(250, 500)))
-        axes = (int(rng.integers(100, 250)), int(rng.integers(80, 200)))
+        canvas = np.zeros((height, width), np.uint8)
+        centre = (int(rng.integers(width * 0.3, width * 0.7)), int(rng.integers(height * 0.3, height * 0.65)))
+        axes = (int(rng.integers(width // 10, width // 4)), int(rng.integers(height // 10, height // 4)))
         cv2.ellipse(canvas, centre, axes, float(rng.integers(0, 180)), 0, 360, 1, -1)
         masks.append(encode_mask(canvas.astype(bool)))
     return masks
@@ -63,6 +66,7 @@ def fill(url: str, n_cases: int, seed: int = 0) -> list[int]:
         pass  # creates the schema (migrations) and the first user
     rng = np.random.default_rng(seed)
     pngs = ellipse_masks(8, rng)
+    big_pngs = ellipse_masks(4, rng, BIG_H, BIG_W)
     now = dt.datetime.now(dt.timezone.utc)
     names, ranks, weights = zip(*[(s, r, w) for s, r, w in STATES])
     engine = make_engine(url)
@@ -76,10 +80,12 @@ def fill(url: str, n_cases: int, seed: int = 0) -> list[int]:
                 ged = float(rng.uniform(0, 0.3))
                 withheld = rng.random() < 0.05
                 rated = case_id % 10 == 0
+                big = case_id % 1000 == 0
+                height, width = (BIG_H, BIG_W) if big else (MASK_H, MASK_W)
                 disagreement = float(rng.uniform(0, 0.5)) if rated else None
                 case_rows.append(dict(
                     id=case_id, photo_uri=f"/archive/photos/ISIC_{case_id:07d}.jpg",
-                    content_sha256=f"{case_id:064x}", width=MASK_W, height=MASK_H, size_bytes=250_000,
+                    content_sha256=f"{case_id:064x}", width=width, height=height, size_bytes=250_000,
                     labels={"diagnosis": "nevus"}, state=names[state_index], state_rank=ranks[state_index],
                     state_by="bench", state_at=now, state_comment=None, row_version=1, created_at=now,
                     created_by="bench", ged=ged, malignancy=None if withheld else float(rng.random()),
@@ -99,8 +105,8 @@ def fill(url: str, n_cases: int, seed: int = 0) -> list[int]:
                         for number in range(1, versions + 1):
                             version_rows.append(dict(
                                 case_id=case_id, author=author, created_at=now, parent_id=None, number=number,
-                                width=MASK_W, height=MASK_H, area_px=150_000,
-                                mask_png=pngs[int(rng.integers(len(pngs)))], source="edit"))
+                                width=width, height=height, area_px=150_000, source="edit",
+                                mask_png=(big_pngs if big else pngs)[int(rng.integers(4 if big else 8))]))
                             audit_rows.append(dict(at=now, user=author, case_id=case_id, action="save_mask",
                                                    detail={"number": number}))
             conn.execute(cases.insert(), case_rows)
@@ -148,16 +154,18 @@ def measure(url: str, two_raters: list[int], runs: int, deep: int) -> list[tuple
                     rows = store.review_queue(order=order, limit=200, **kwargs)
                     assert rows, (order, kwargs)
                 results.append((f"review_queue({order}, {label}, limit=200)", timed(query, runs)))
-        picks = rng.sample(two_raters, runs + 1)
+        for size, pool in ((f"{MASK_W}x{MASK_H}", [c for c in two_raters if c % 1000]),
+                           (f"{BIG_W}x{BIG_H}", [c for c in two_raters if c % 1000 == 0])):
+            picks = rng.sample(pool, min(len(pool), runs + 1))
 
-        def open_case(i):
-            case_id = picks[i]
-            store.get_case(case_id)
-            masks = store.latest_masks(case_id)
-            agreement = store.agreement(case_id)
-            assert len(masks) == 2 and agreement is not None
-        results.append(("open a case: get_case + latest_masks + agreement (2 raters, 1024x768)",
-                        timed(open_case, runs)))
+            def open_case(i, picks=picks):
+                case_id = picks[i % len(picks)]
+                store.get_case(case_id)
+                masks = store.latest_masks(case_id)
+                agreement = store.agreement(case_id)
+                assert len(masks) == 2 and agreement is not None
+            results.append((f"open a case: get_case + latest_masks + agreement (2 raters, {size})",
+                            timed(open_case, runs)))
     return results
 
 
