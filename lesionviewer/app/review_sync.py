@@ -71,6 +71,21 @@ def read_review(service: StoreService, store, path: Path, case_id: int,
                       store.audit(case_id, limit=200))
 
 
+def added_case(store, case_id: int, photo: Path, fallback_dir: Path | None):
+    """(Store thread.) The case's record, after taking in its edits from before the store
+    (the sidecar autosave next to the photo, or in ``fallback_dir``) when the store holds no
+    mask of it yet; the import itself never takes one sidecar save twice."""
+    from lesionviewer.io.sidecar import sidecar_path_for
+
+    sidecars = [sidecar_path_for(photo)] + (
+        [sidecar_path_for(photo, fallback_dir)] if fallback_dir is not None else [])
+    if any(p.is_file() for p in sidecars) and not store.latest_masks(case_id):
+        report = store.import_sidecars([photo])
+        for path, why in report.problems:
+            log.warning("sidecar %s not imported: %s", path, why)
+    return store.get_case(case_id)
+
+
 class ReviewSync(QObject):
     review_ready = Signal(object)  # CaseReview of the case on screen
     message = Signal(str, str, object)  # text, level, actions (as CaseSession.message)
@@ -80,6 +95,7 @@ class ReviewSync(QObject):
     def __init__(self, session, service: StoreService, parent=None):
         super().__init__(parent)
         self.session, self.service = session, service
+        self.sidecar_fallback = session.dirs.data / "sidecars"  # as the autosaver's
         self.review: CaseReview | None = None
         self.case_ids: dict[Path, int] = {}  # photo -> store case id, as far as known here
         self._editor = None
@@ -117,7 +133,8 @@ class ReviewSync(QObject):
     # --- cases and analyses ----------------------------------------------------------------
     def _add(self, cases) -> None:
         for case in cases:
-            self.service.call_for(case.path, lambda store, case_id: store.get_case(case_id),
+            self.service.call_for(case.path, lambda store, case_id, p=case.path: added_case(
+                                      store, case_id, p, self.sidecar_fallback),
                                   lambda record, c=case: self._set_record(c, record),
                                   lambda exc: None,  # offline: added once it is back
                                   priority=BACKGROUND)

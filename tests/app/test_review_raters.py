@@ -180,3 +180,29 @@ def test_quitting_right_after_an_edit_still_commits_it(make_window, case_folder,
     with CaseStore.open(store_url, user="alice") as store:
         record = store.case_for_photo(case_folder / f"{CASE}.jpg")
         np.testing.assert_array_equal(store.latest_masks(record.id)["alice"].mask, mask)
+
+
+def test_edits_saved_before_the_store_existed_are_taken_in(make_window, case_folder, qtbot,
+                                                           store_url):
+    from lesionviewer.io.hashing import content_hash
+    from lesionviewer.io.sidecar import CaseSidecar, save_sidecar
+
+    photo = case_folder / f"{CASE}.jpg"
+    earlier = _reference(case_folder)  # a sidecar autosave from before this version
+    save_sidecar(CaseSidecar(image_file_name=photo.name, content_hash=content_hash(photo),
+                             model_id=None, edited_mask=earlier, roi=None, threshold=None,
+                             edit_summary={}, status="edited", analysis_summary=None), photo)
+    window = make_window(background=False, user_name="alice")
+    qtbot.waitUntil(lambda: window.review.service.identity is not None, timeout=20_000)
+    window.open_paths([case_folder])
+    case = window.session.cases.find(photo)
+    qtbot.waitUntil(lambda: case.review_state is not None, timeout=20_000)
+    with CaseStore.open(store_url, user="alice") as store:
+        record = store.case_for_photo(photo)
+        versions = store.history(record.id)
+    assert [(v.author, v.source) for v in versions] == [("alice", "sidecar")]
+    np.testing.assert_array_equal(versions[0].mask, earlier)
+    other = window.session.cases.find(case_folder / "ISIC_0024311.jpg")  # no sidecar: nothing
+    qtbot.waitUntil(lambda: other.review_state is not None, timeout=20_000)
+    with CaseStore.open(store_url, user="alice") as store:
+        assert store.history(store.case_for_photo(other.path).id) == []
