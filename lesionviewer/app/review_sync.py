@@ -104,6 +104,7 @@ class ReviewSync(QObject):
         self._recorded: set[tuple] = set()  # analyses recorded this session
         self._refused: set[Path] = set()  # photos whose commit the store refused (told once)
         self._opened_before = False
+        self._committed: set[Path] = set()  # photos whose mask was sent this session
         self._elsewhere: dict[Path, object] = {}  # photo -> version a save conflicted with
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
         self._commit_timer.timeout.connect(self.commit)
@@ -190,9 +191,20 @@ class ReviewSync(QObject):
         cur = self.session.current
         if cur is None or cur.editor is not self._editor:
             return
-        self._dirty[cur.case.path] = self._editor
+        path = cur.case.path
+        if not self._editor.edited and not self._drawn_here(path):
+            return  # the model's mask followed the threshold: nobody drew anything
+        self._dirty[path] = self._editor
         if not self._commit_timer.isActive():  # not restarted: a busy user is saved too
             self._commit_timer.start()
+
+    def _drawn_here(self, path: Path) -> bool:
+        """Whether the user has a mask version of this case (so going back to the model's
+        mask, by undo or reset, is a new version too)."""
+        review, identity = self.review, self.service.identity
+        return path in self._committed or (
+            review is not None and review.path == path and identity is not None
+            and review.version_of(identity.user) is not None)
 
     def refresh(self) -> None:
         """Read the review of the case on screen again (after a write, or on opening)."""
@@ -233,6 +245,7 @@ class ReviewSync(QObject):
 
     def _send(self, path: Path, mask) -> None:
         self._unsent.pop(path, None)
+        self._committed.add(path)
         self.service.write_for(path, "save_mask", mask,
                                on_done=lambda result: self._on_committed(path, result),
                                on_error=lambda exc: self._on_commit_failed(path, mask, exc))
@@ -241,6 +254,7 @@ class ReviewSync(QObject):
         if result is None:
             return  # held for the server (StoreService.held_changed says so)
         self._refused.discard(path)
+        self._committed.add(path)
         self.committed.emit(result)
         case = self.session.cases.find(path)
         if case is not None and case.review_state not in (None, "corrected"):

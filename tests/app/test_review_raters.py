@@ -17,6 +17,7 @@ from lesionviewer.store import CaseStore, ReviewState
 
 pytestmark = pytest.mark.gui
 CASE = "ISIC_0000068"
+COMMIT_WAIT_MS = 1500  # past the app's commit delay (1 s)
 
 
 @pytest.fixture
@@ -206,3 +207,25 @@ def test_edits_saved_before_the_store_existed_are_taken_in(make_window, case_fol
     qtbot.waitUntil(lambda: other.review_state is not None, timeout=20_000)
     with CaseStore.open(store_url, user="alice") as store:
         assert store.history(store.case_for_photo(other.path).id) == []
+
+
+def test_the_threshold_moving_the_models_mask_is_not_a_raters_version(
+        make_window, case_folder, result_of, mouse_drag, qtbot, store_url):
+    window = make_window(background=False, user_name="alice")
+    cur = _open_case(window, case_folder, result_of, qtbot)
+    sync = window.review.sync
+    # what the threshold slider does to an unedited mask (the tiny model's consensus is all
+    # 1.0, so the slider itself would change nothing): the model's mask is replaced
+    before = cur.editor.mask.copy()
+    moved = before.copy()
+    moved[: moved.shape[0] // 3] = ~moved[: moved.shape[0] // 3]
+    cur.editor.replace_model_mask(moved, keep_edits=False)
+    assert not cur.editor.edited and not np.array_equal(before, cur.editor.mask)
+    assert not sync._dirty and not sync._commit_timer.isActive()  # nothing to commit
+    qtbot.wait(COMMIT_WAIT_MS)  # longer than the commit delay: nothing was sent
+    window.review.service.wait()
+    with CaseStore.open(store_url, user="alice") as store:
+        record = store.case_for_photo(cur.case.path)
+        assert store.history(record.id) == [] and record.state is ReviewState.ANALYSED
+    with qtbot.waitSignal(sync.committed, timeout=10_000):  # an edit is, as before
+        _paint(window, cur, mouse_drag)
