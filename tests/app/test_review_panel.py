@@ -76,3 +76,18 @@ def test_moves_and_sign_off_need_the_reviewer_role(make_window, case_folder, res
         actions = [(e["user"], e["action"]) for e in store.audit(record.id)]
         assert ("alice", "record analysis") in actions and ("alice", "set state") in actions
         assert ("lead", "set state") in actions
+
+
+def test_the_review_panel_is_a_dock_beside_the_result_and_is_remembered(make_window, qtbot,
+                                                                        store_url):
+    window = make_window(model_dir=None, wait_model=False)
+    review = window.review
+    assert not review.dock.isVisible()  # closed until asked for: the photo keeps its room
+    assert review.show_panel in review.menu.actions()
+    review.show_panel.trigger()
+    qtbot.waitUntil(lambda: review.dock.isVisible(), timeout=2_000)
+    assert window.tabifiedDockWidgets(review.dock) == [window.docks.panel_dock]
+    window.close()
+
+    again = make_window(model_dir=None, wait_model=False)
+    qtbot.waitUntil(lambda: again.review.dock.isVisible(), timeout=2_000)  # open last time
