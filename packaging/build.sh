@@ -97,10 +97,20 @@ selftest() {  # $1 = label, rest = NAME=VALUE settings; a fresh HOME, no inherit
   t=$(now)
   local run=(env -u LESIONVIEWER_MODEL -u PYTHONPATH -u QT_QPA_PLATFORM -u DISPLAY -u WAYLAND_DISPLAY
              HOME="$home" XDG_CONFIG_HOME="$home/.config" "$@" "$BUNDLE/lesionviewer" --selftest)
+  # every socket any thread or library (Qt, libpq, not only Python) opens: only local (Unix) ones
+  if command -v strace >/dev/null; then
+    run=(strace -f -qq --seccomp-bpf -e trace=socket,connect -o "$log.sockets" "${run[@]}")
+  fi
   if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then run=(unshare -n "${run[@]}"); label="$label, no network"; fi
   [ -x /usr/bin/time ] && run=(/usr/bin/time -f "%e %U %S" -o "$log.time" "${run[@]}")
   if ! "${run[@]}" > "$log" 2>&1; then
     cat "$log" >&2; echo "self-test ($label) FAILED" >&2; exit 1
+  fi
+  if [ -f "$log.sockets" ]; then
+    if grep -E 'AF_INET|AF_INET6|AF_PACKET' "$log.sockets" >&2; then
+      echo "self-test ($label): the bundle opened a network socket (above)" >&2; exit 1
+    fi
+    note "    sockets (strace): $(grep -c 'AF_UNIX' "$log.sockets") local (Unix) only, no IP socket"
   fi
   [ -f "$log.time" ] || echo "$(since "$t") 0 0" > "$log.time"
   read -r wall user sys < "$log.time"
