@@ -98,7 +98,7 @@ selftest() {  # $1 = label, rest = NAME=VALUE settings; a fresh HOME, no inherit
   local run=(env -u LESIONVIEWER_MODEL -u PYTHONPATH -u QT_QPA_PLATFORM -u DISPLAY -u WAYLAND_DISPLAY
              HOME="$home" XDG_CONFIG_HOME="$home/.config" "$@" "$BUNDLE/lesionviewer" --selftest)
   # every socket any thread or library (Qt, libpq, not only Python) opens: only local (Unix) ones
-  if command -v strace >/dev/null; then
+  if command -v strace >/dev/null && strace -qq --seccomp-bpf -f -e trace=socket -o /dev/null true 2>/dev/null; then
     run=(strace -f -qq --seccomp-bpf -e trace=socket,connect -o "$log.sockets" "${run[@]}")
   fi
   if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then run=(unshare -n "${run[@]}"); label="$label, no network"; fi
