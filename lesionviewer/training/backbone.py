@@ -23,7 +23,7 @@ from lesionviewer.engine.defaults import default_model_config
 from lesionviewer.engine.schedule import NoiseSchedule
 from lesionviewer.engine.unet import Label, build_unet
 from lesionviewer.training import data as D
-from lesionviewer.training.cases import read_cases
+from lesionviewer.training.cases import read_cases, read_extra_cases
 from lesionviewer.training.common import hardware_description, pick_device, seed_everything
 
 STATE_FILE = "train_state.pt"
@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="folder in the shared data format")
     p.add_argument("--out", required=True, help="model folder to write, e.g. models/NAME")
     p.add_argument("--name", help="model name (default: the --out folder's name)")
+    p.add_argument("--extra-data", nargs="+", default=[], metavar="DIR",
+                   help="extra folders of image-mask pairs (e.g. synthetic ones) trained on with the train split")
     p.add_argument("--minutes", type=float, default=60.0, help="wall-time budget for this run")
     p.add_argument("--steps", type=int, default=1_000_000, help="stop after this many steps in all")
     p.add_argument("--batch", type=int, default=12, help="whole images per step")
@@ -72,7 +74,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cases = read_cases(args.data, split="train")[: args.limit]
-    print(f"backbone: {len(cases)} train cases from {args.data}, device {device}", flush=True)
+    extra_cases, left_out = read_extra_cases(args.extra_data, holdout=read_cases(args.data, split="val"))
+    for note in left_out:
+        print(f"  extra data: {note}", flush=True)
+    n_real = len(cases)
+    cases = cases + extra_cases
+    print(f"backbone: {n_real} train cases from {args.data} (+{len(extra_cases)} extra), device {device}", flush=True)
     arrays = D.load_arrays(cases, args.size)
     lesion_idx, healthy_idx = D.patch_index(arrays.masks, args.patch, stride=8, min_lesion=0.3)
     print(f"patches at the working scale: {len(lesion_idx)} lesion, {len(healthy_idx)} healthy", flush=True)
@@ -105,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         state_path.with_suffix(".tmp").replace(state_path)
         trained = {"steps": step, "minutes": round((elapsed_before + time.time() - start) / 60, 1),
                    "device": str(device), "hardware": hardware_description(device),
-                   "torch_threads": torch.get_num_threads(), "train_cases": len(cases),
+                   "torch_threads": torch.get_num_threads(), "train_cases": n_real,
+                   **({"extra_data": list(args.extra_data), "extra_cases": len(extra_cases)} if args.extra_data else {}),
                    "batch": args.batch, "patch_batch": args.patch_batch, "lr": args.lr,
                    "ema": args.ema, "seed": args.seed, "final": final,
                    "commands": commands}

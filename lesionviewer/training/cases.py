@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 from pathlib import Path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -67,3 +68,35 @@ def read_cases(data_dir: str | Path, split: str | None = None) -> list[CaseRecor
             )
         )
     return cases
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_extra_cases(data_dirs, holdout: list[CaseRecord] = ()) -> tuple[list[CaseRecord], list[str]]:
+    """Extra training pairs (``--extra-data``): every image with a mask in each folder of the
+    shared data format, split "train" whatever its own splits.csv says, its id prefixed by the
+    folder's name so ids from different folders never collide.
+
+    Left out, so a held-out case (``holdout``: the real `val` split) never enters training: a
+    pair whose image has the bytes of a held-out image, whose id is a held-out id, or whose
+    ``parent_id`` in labels.csv (synthetic pairs name the real case their mask came from) is a
+    held-out id. Images without a mask are left out too. Returns (cases, one note per folder
+    that lost pairs)."""
+    held_ids = {c.id for c in holdout}
+    held_digests = {_file_digest(c.image_path) for c in holdout}
+    cases, notes, prefixes = [], [], set()
+    for i, data_dir in enumerate(data_dirs):
+        root = Path(data_dir)
+        prefix = root.name if root.name not in prefixes else f"{root.name}-{i}"
+        prefixes.add(prefix)
+        parents = {r["id"]: r.get("parent_id", "") for r in _read_csv(root / "labels.csv")}
+        found = read_cases(root)
+        kept = [c for c in found if c.mask_path is not None and c.id not in held_ids
+                and parents.get(c.id, "") not in held_ids and _file_digest(c.image_path) not in held_digests]
+        if len(kept) < len(found):
+            notes.append(f"{root}: {len(found) - len(kept)} of {len(found)} images left out "
+                         "(no mask, or a held-out case's image, id or parent)")
+        cases += [dataclasses.replace(c, id=f"{prefix}/{c.id}", split="train") for c in kept]
+    return cases, notes

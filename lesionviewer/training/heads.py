@@ -22,7 +22,7 @@ from lesionviewer.engine.model import load_model
 from lesionviewer.engine.pipeline import Analyzer
 from lesionviewer.engine.probe import PixelProbe, ProbeConfig
 from lesionviewer.training import data as D
-from lesionviewer.training.cases import read_cases
+from lesionviewer.training.cases import read_cases, read_extra_cases
 from lesionviewer.training.common import hardware_description, pick_device, seed_everything
 from lesionviewer.training.features import ALL_BLOCKS, extract, select_channels
 from lesionviewer.training.probe_fit import mean_dice, probe_probabilities, train_malignancy, train_probe
@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", required=True, help="model folder written by `train backbone`")
     p.add_argument("--data", required=True, help="folder in the shared data format, with splits.csv")
     p.add_argument("--out", help="model folder to write (default: the backbone's folder)")
+    p.add_argument("--extra-data", nargs="+", default=[], metavar="DIR",
+                   help="extra folders of image-mask pairs (e.g. synthetic ones) added to the probe's training "
+                        "data at every label fraction; never used for val")
     p.add_argument("--label-fraction", type=float, default=1.0, help="share of train images with masks")
     p.add_argument("--label-efficiency", action="store_true", help=f"also report Dice at {LABEL_FRACTIONS}")
     p.add_argument("--timesteps", type=int, nargs="+", default=[60, 90, 120, 150])
@@ -53,12 +56,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int)
 
 
-def _fraction(n: int, fraction: float, seed: int) -> np.ndarray:
+def label_subset(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of the ``fraction`` of n train images whose masks the probe may use."""
     keep = max(1, int(round(n * fraction)))
     return np.sort(np.random.default_rng(seed).permutation(n)[:keep])
 
 
-def _pixels(fs, images: np.ndarray, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def with_extras(chosen: np.ndarray, n_real: int, n_all: int) -> np.ndarray:
+    """The chosen real images plus every extra one (indices n_real..n_all-1)."""
+    return np.concatenate([chosen, np.arange(n_real, n_all)])
+
+
+def pixel_rows(fs, images: np.ndarray, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(T*n*P, C) features and labels of the chosen images, over every timestep."""
     x = fs.pixels[:, images][..., channels].reshape(-1, len(channels))
     y = np.broadcast_to(fs.pixel_labels[images], fs.pixels.shape[:1] + fs.pixel_labels[images].shape).reshape(-1)
@@ -81,23 +90,31 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or args.backbone)
     size = model.working_size
     train_cases = read_cases(args.data, split="train")[: args.train_limit]
-    val_cases = read_cases(args.data, split="val")[: args.val_limit]
-    print(f"heads: {len(train_cases)} train / {len(val_cases)} val cases, backbone {model.model_id}", flush=True)
+    all_val = read_cases(args.data, split="val")
+    val_cases = all_val[: args.val_limit]
+    extra_cases, left_out = read_extra_cases(args.extra_data, holdout=all_val)
+    for note in left_out:
+        print(f"  extra data: {note}", flush=True)
+    n_real = len(train_cases)
+    train_cases = train_cases + extra_cases
+    print(f"heads: {n_real} train (+{len(extra_cases)} extra) / {len(val_cases)} val cases, backbone {model.model_id}",
+          flush=True)
     train = D.load_arrays(train_cases, size)
     val = D.load_arrays(val_cases, size)
     common = dict(seed=args.seed, device=str(device))
     train_fs = extract(model, train, args.timesteps, args.feature_size, pixels_per_image=args.pixels_per_image, **common)
     val_fs = extract(model, val, args.timesteps, args.feature_size, keep_maps=True, differences=True, **common)
     report: dict = {"backbone": model.model_id, "timesteps": args.timesteps, "feature_size": args.feature_size,
-                    "train_cases": len(train_cases), "val_cases": len(val_cases), "label_fraction": args.label_fraction}
+                    "train_cases": n_real, "val_cases": len(val_cases), "label_fraction": args.label_fraction,
+                    "extra_data": {"folders": list(args.extra_data), "cases": len(extra_cases), "left_out": left_out}}
 
     # 1. Which decoder blocks: quick single-member probes, scored on val (no CRF).
     sweep = []
-    labelled = _fraction(len(train_cases), args.label_fraction, args.seed)
+    labelled = with_extras(label_subset(n_real, args.label_fraction, args.seed), n_real, len(train_cases))
     for blocks in BLOCK_SWEEP:
         channels = select_channels(train_fs.channels, blocks, include_rgb=True)
         cfg = ProbeConfig(blocks=blocks, feature_size=args.feature_size, hidden=args.hidden, members=1)
-        probe = train_probe(cfg, *_pixels(train_fs, labelled, channels), epochs=1, seed=args.seed)
+        probe = train_probe(cfg, *pixel_rows(train_fs, labelled, channels), epochs=1, seed=args.seed)
         dice, per_t = _val_dice(probe, val_fs, channels, val.masks)
         sweep.append({"blocks": list(blocks), "val_dice_no_crf": round(dice, 4), "per_timestep": per_t})
         print(f"  blocks {'+'.join(blocks):24s} val Dice {dice:.4f}  per t {per_t}", flush=True)
@@ -107,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     probe_cfg = ProbeConfig(blocks=blocks, feature_size=args.feature_size, hidden=args.hidden, members=args.members)
 
     # 2. The shipped ensemble, and (optionally) label efficiency.
-    probe = train_probe(probe_cfg, *_pixels(train_fs, labelled, channels), epochs=args.epochs, seed=args.seed)
+    probe = train_probe(probe_cfg, *pixel_rows(train_fs, labelled, channels), epochs=args.epochs, seed=args.seed)
     dice, per_t = _val_dice(probe, val_fs, channels, val.masks)
     report["probe"] = {"blocks": list(blocks), "members": args.members, "epochs": args.epochs,
                        "val_dice_no_crf": round(dice, 4), "per_timestep": per_t}
@@ -115,17 +132,20 @@ def run(args: argparse.Namespace) -> int:
     if args.label_efficiency:
         report["label_efficiency"] = []
         for fraction in LABEL_FRACTIONS:
-            chosen = _fraction(len(train_cases), fraction, args.seed)
+            chosen = with_extras(label_subset(n_real, fraction, args.seed), n_real, len(train_cases))
             p = probe if fraction == args.label_fraction else train_probe(
-                probe_cfg, *_pixels(train_fs, chosen, channels), epochs=args.epochs, seed=args.seed)
+                probe_cfg, *pixel_rows(train_fs, chosen, channels), epochs=args.epochs, seed=args.seed)
             d, _ = _val_dice(p, val_fs, channels, val.masks)
-            report["label_efficiency"].append({"fraction": fraction, "train_images": int(len(chosen)),
+            report["label_efficiency"].append({"fraction": fraction, "train_images": int(len(chosen)) - len(extra_cases),
+                                               "extra_images": len(extra_cases),
                                                "val_dice_no_crf": round(d, 4)})
-            print(f"  label fraction {fraction:>4}: {len(chosen)} images, val Dice {d:.4f}", flush=True)
+            print(f"  label fraction {fraction:>4}: {len(chosen)} images ({len(extra_cases)} extra), val Dice {d:.4f}",
+                  flush=True)
 
-    # 3. Malignancy head on pooled features (known labels only), every timestep an example.
+    # 3. Malignancy head on pooled features (known labels only), every timestep an example; real
+    # images only: an extra (synthetic) pair's diagnosis is its parent's, never confirmed on it.
     pooled_channels = np.concatenate([channels, channels + train_fs.channels["rgb"].stop, [2 * train_fs.channels["rgb"].stop]])
-    known = labelled[train.malignant[labelled] >= 0]
+    known = labelled[(labelled < n_real) & (train.malignant[labelled] >= 0)]
     val_known = np.flatnonzero(val.malignant >= 0)
     tx = train_fs.pooled[:, known][..., pooled_channels].reshape(-1, len(pooled_channels))
     ty = np.tile(train.malignant[known], len(args.timesteps)).astype(np.float32)
@@ -161,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
     config["heads_training"] = {"minutes": round((time.time() - started) / 60, 1), "device": str(device),
                                 "hardware": hardware_description(device),
                                 "label_fraction": args.label_fraction, "seed": args.seed,
+                                **({"extra_data": list(args.extra_data), "extra_cases": len(extra_cases)}
+                                   if args.extra_data else {}),
                                 "command": getattr(args, "command_line", "") or "lesionviewer train heads (called from Python)"}
     state = {f"unet.{k}": v for k, v in model.unet.state_dict().items()}
     state.update({f"probe.{k}": v for k, v in probe.state_dict().items()})
