@@ -63,7 +63,10 @@ def agreement(latest: dict[str, MaskVersion]) -> Agreement | None:
     masks = [latest[r].mask for r in raters]
     if len({m.shape for m in masks}) != 1:
         raise ValueError("the raters' masks differ in size")
-    pairwise = {(a, b): float(dice_from_iou(iou(latest[a].mask, latest[b].mask)))
-                for a, b in itertools.combinations(raters, 2)}
-    return Agreement(raters=raters, pairwise_dice=pairwise, ged=raters_ged(masks),
+    # each pair's IoU once, for its Dice and for the GED (the same pairs, in raters_ged's order):
+    # at 12 MP a pair costs ~20 ms on a loaded 2-core machine
+    ious = {(a, b): iou(latest[a].mask, latest[b].mask) for a, b in itertools.combinations(raters, 2)}
+    pairwise = {pair: float(dice_from_iou(value)) for pair, value in ious.items()}
+    ged = float(np.mean([1.0 - value for value in ious.values()]))
+    return Agreement(raters=raters, pairwise_dice=pairwise, ged=ged,
                      consensus=majority_vote(masks), method=METHOD)
