@@ -12,8 +12,10 @@ through the public API only:
 
 * ``review_queue(order, limit=200)`` for each order, alone, behind a state filter and a rater
   filter, on the first page and a page 20,000 rows deep;
-* opening a case: ``get_case`` + ``latest_masks`` + ``agreement`` on a two-rater case, at
-  1024 x 768 and at 4000 x 3000 (12 MP).
+* opening a case as the app's Review panel does (lesionviewer/app/review_sync.py):
+  ``get_case`` + ``latest_masks`` + the agreement of those masks, on a two-rater case, at
+  1024 x 768 and at 4000 x 3000 (12 MP). (``CaseStore.agreement(case_id)`` would read and
+  decode the masks a second time.)
 
 Each is run ``--runs`` times after one warm-up; median and max are printed, with the load.
 PostgreSQL is a throwaway server (tests/store/pg_server.py) with fsync on, on 127.0.0.1.
@@ -141,6 +143,7 @@ def timed(fn, runs: int) -> tuple[float, float, float]:
 
 def measure(url: str, two_raters: list[int], runs: int, deep: int) -> list[tuple[str, tuple[float, float, float]]]:
     from lesionviewer.store import CaseStore
+    from lesionviewer.store.agreement import agreement
     from lesionviewer.store.states import ReviewState
 
     results = []
@@ -162,8 +165,7 @@ def measure(url: str, two_raters: list[int], runs: int, deep: int) -> list[tuple
                 case_id = picks[i % len(picks)]
                 store.get_case(case_id)
                 masks = store.latest_masks(case_id)
-                agreement = store.agreement(case_id)
-                assert len(masks) == 2 and agreement is not None
+                assert len(masks) == 2 and agreement(masks) is not None
             results.append((f"open a case: get_case + latest_masks + agreement (2 raters, {size})",
                             timed(open_case, runs)))
     return results
