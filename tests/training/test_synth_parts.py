@@ -110,3 +110,16 @@ def test_mask_deformations_stay_binary_with_bounded_area(kind):
         assert np.array_equal(out, deform(mask, np.random.default_rng(seed), kind))
     assert changed >= 5
     assert np.array_equal(deform(mask, np.random.default_rng(0), Deformation.NONE), mask)
+
+
+def test_clipped_eps_only_changes_noise_whose_x0_leaves_the_image_range():
+    from lesionviewer.training.synth.sampling import clipped_eps
+
+    schedule = NoiseSchedule("linear", 100)
+    t = torch.tensor([60, 60])
+    x0 = torch.stack([torch.full((3, 4, 4), 0.5), torch.full((3, 4, 4), 3.0)])  # in range / far outside
+    eps = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    x_t = schedule.q_sample(x0, t, eps)
+    fixed = clipped_eps(schedule, x_t, t, eps)
+    assert torch.allclose(fixed[0], eps[0], atol=1e-5)
+    assert torch.allclose(schedule.predict_x0(x_t, t, fixed)[1], torch.ones(3, 4, 4), atol=1e-5)

@@ -10,6 +10,7 @@ Sections a person or another command writes (``## What the images look like``,
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from lesionviewer.engine.checkpoint import read_config, sha256_file
@@ -60,7 +61,21 @@ def _training_lines(config: dict) -> list[str]:
             f"{tr.get('consistency')}, online augmentation {'on' if tr.get('online_augmentation') else 'off'}."]
 
 
-def render(model_dir: Path, ablation_dir: Path | None = None) -> str:
+def _pair_set_lines(pair_dirs: list[Path]) -> list[str]:
+    """A table of the synthetic sets made for the measurements, from their synth_info.json."""
+    infos = [(d, json.loads((d / "synth_info.json").read_text())) for d in pair_dirs if (d / "synth_info.json").is_file()]
+    if not infos:
+        return []
+    rows = ["| folder | model | pairs | masks | DDIM steps | guidance | s/pair |", "|---|---|---|---|---|---|---|"]
+    rows += [f"| `{d}` | `{i['model_id']}` | {i['n']} | {i['masks']} ({i.get('split') or 'all'}), "
+             f"{i['deformed_share']:.0%} deformed ({i['deform']}) | {i['steps']} | {i['guidance']:g} | "
+             f"{i['seconds_per_pair']} |" for d, i in infos]
+    return ["## Synthetic sets for the measurements", "",
+            "Written by `lesionviewer synth` (not shipped: `runs/` is not in git); the evaluation reads them.", "",
+            *rows, "", "```bash", *(i["command"] for _, i in infos), "```", ""]
+
+
+def render(model_dir: Path, ablation_dir: Path | None = None, pair_dirs: list[Path] | None = None) -> str:
     config = read_config(model_dir, kind=KIND)
     tr = config.get("synthesis_training") or {}
     weights = model_dir / "model.safetensors"
@@ -113,10 +128,12 @@ def render(model_dir: Path, ablation_dir: Path | None = None) -> str:
             "![real vs synthetic](../../docs/synth-contact-sheet.png)", "",
             "`docs/synth-contact-sheet.png`: top row real `train` photos with their expert mask outlined; below, "
             "the synthetic photos this model and the ablation made for the same masks (same seeds).", ""]
+    out += _pair_set_lines(pair_dirs or [])
     return "\n".join(out)
 
 
-def write_card(model_dir: str | Path, ablation_dir: str | Path | None = None) -> Path:
+def write_card(model_dir: str | Path, ablation_dir: str | Path | None = None,
+               pair_dirs: list[str | Path] | None = None) -> Path:
     """(Re)write MODEL_CARD.md, keeping the sections in KEPT_SECTIONS onward from an existing card."""
     model_dir = Path(model_dir)
     path = model_dir / "MODEL_CARD.md"
@@ -126,7 +143,7 @@ def write_card(model_dir: str | Path, ablation_dir: str | Path | None = None) ->
         starts = [text.index(h) for h in KEPT_SECTIONS if h in text]
         if starts:
             kept = text[min(starts):]
-    card = render(model_dir, Path(ablation_dir) if ablation_dir else None)
+    card = render(model_dir, Path(ablation_dir) if ablation_dir else None, [Path(d) for d in pair_dirs or []])
     path.write_text(card + "\n" + kept, encoding="utf-8")
     return path
 
@@ -135,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
     p.add_argument("--ablation", help="the mask-only baseline's model folder")
+    p.add_argument("--pairs", nargs="*", default=[], help="folders written by `lesionviewer synth` to list")
     args = p.parse_args(argv)
-    print(f"wrote {write_card(args.model, args.ablation)}")
+    print(f"wrote {write_card(args.model, args.ablation, args.pairs)}")
     return 0
 
 

@@ -26,13 +26,14 @@ from lesionviewer.training.cases import read_cases
 from lesionviewer.training.common import seed_everything
 from lesionviewer.training.synth.contact_sheet import contact_sheet, write_png
 from lesionviewer.training.synth.masks import Deformation, deform
-from lesionviewer.training.synth.model import DIAGNOSES, TONES, Conditions, load_synthesis_model
+from lesionviewer.training.synth.model import TONES, Conditions, load_synthesis_model
 from lesionviewer.training.synth.pairs import diagnosis_index
 from lesionviewer.training.synth.sampling import initial_noise, sample
 
 COLUMNS = ("id", "source", "diagnosis", "malignant", "label_source", "synthetic", "tone", "tone_condition",
            "ita", "mask_origin", "deformation", "parent_id", "model_id")
 SHEET_PAIRS = 8
+PARTIAL_LABELS = "labels.partial.csv"  # labels.csv appears only when every pair is written
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -122,9 +123,11 @@ def run(args: argparse.Namespace) -> int:
                 sheet_real.append((parent_small[k], _mask_at(full_masks[k], size)))
                 sheet_synth.append((rgb[k], masks[k]))
         bar.update(len(batch))
+        _write_csv(out / PARTIAL_LABELS, COLUMNS, rows)  # what is done so far, should the run be stopped
     bar.close()
     seconds = time.time() - start
     _write_csv(out / "labels.csv", COLUMNS, rows)
+    (out / PARTIAL_LABELS).unlink(missing_ok=True)
     _write_csv(out / "splits.csv", ("id", "split"), [{"id": r["id"], "split": "train"} for r in rows])
     write_png(out / "contact_sheet.png", contact_sheet([sheet_real, sheet_synth],
                                                        ["real photo,\nexpert mask", f"synthetic\n{model.model_id}"]))

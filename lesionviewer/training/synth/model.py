@@ -160,7 +160,7 @@ def synthesis_config(name: str, unet: dict, schedule: dict, working_size: int, *
             "control": {"hint_channels": list(hint_channels), "mask_channels": 1, "inject": "level_inputs"},
             "conditions": {"tone": bool(tone), "diagnosis": bool(diagnosis), "tones": list(TONES),
                            "diagnoses": list(DIAGNOSES)},
-            "sampling": {"steps": 25, "guidance": 2.0}}
+            "sampling": {"steps": 12, "guidance": 3.0}}
 
 
 def build_denoiser(config: dict[str, Any], image_branch: bool = False) -> SiameseDenoiser:

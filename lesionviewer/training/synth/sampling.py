@@ -36,6 +36,15 @@ def guided_eps(model: SiameseDenoiser, x_t: torch.Tensor, t: torch.Tensor, resid
     return unconditional + guidance * (conditional - unconditional)
 
 
+def clipped_eps(schedule: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The noise that agrees with x0_hat clipped to -1..1 (guided-diffusion's clip_denoised):
+    eps' = (x_t - sqrt(abar_t) clip(x0_hat)) / sqrt(1 - abar_t), Ho et al. eq. 4 solved for eps.
+    Keeps a briefly trained model's early, noisy x0 guesses from running off into saturated colour."""
+    x0 = schedule.predict_x0(x_t, t, eps).clamp(-1, 1)
+    abar = schedule._gather(schedule.alphas_cumprod, t, x_t)
+    return (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()
+
+
 def initial_noise(seeds: list[int], shape: tuple[int, int, int]) -> torch.Tensor:
     """x_T (B,C,H,W) float32: one generator per image, so an image depends on its seed only,
     not on the batch it was drawn in."""
@@ -55,7 +64,7 @@ def sample(model: SiameseDenoiser, schedule: NoiseSchedule, masks: torch.Tensor,
     x = noise.to(device)
     for i, t in enumerate(sampler.timesteps):
         tt = torch.full((x.shape[0],), t, dtype=torch.long, device=device)
-        eps = guided_eps(model, x, tt, residuals, cond, guidance)
+        eps = clipped_eps(schedule, x, tt, guided_eps(model, x, tt, residuals, cond, guidance))
         x = sampler.step(eps, t, x)
         if progress:
             progress(i + 1, len(sampler.timesteps))
