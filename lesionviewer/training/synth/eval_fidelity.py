@@ -30,26 +30,40 @@ def _derangement(n: int, seed: int) -> np.ndarray:
     return out
 
 
-def analyse_pairs(analyzer, cases, *, seed: int = 0, cache_dir=None) -> dict[str, np.ndarray]:
-    """Per case: Dice against its own mask ("dice"), against a deranged other case's mask
-    ("dice_other") and the measured ITA group ("tone"). cases: CaseRecords with masks."""
+def _analyse(analyzer, case, seed: int, cache_dir, size: int | None = None) -> dict[str, np.ndarray]:
+    """The Analyzer's consensus mask (HxW bool, the photo's size, or size x size when given: the
+    photo is first resized to it) and measured tone group of one photo, cached per photo so any
+    number of photos reuses earlier analyses."""
     def compute() -> dict:
-        predictions, masks, tones = [], [], []
-        for case in tqdm(cases, desc="fidelity", unit="image", dynamic_ncols=True):
-            rgb = load_image(case.image_path).rgb
-            analysis = analyzer.analyze(rgb, seed=seed)
-            predictions.append(analysis.consensus_mask)
-            masks.append(load_mask(case.mask_path, shape=rgb.shape[:2]))
-            tones.append(analysis.skin_tone.group)
-        other = _derangement(len(cases), seed) if len(cases) > 1 else np.zeros(len(cases), np.int64)
-        own = [dice(p, m) for p, m in zip(predictions, masks)]
-        foreign = [dice(p, cv2.resize(masks[j].astype(np.uint8), p.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0)
-                   for p, j in zip(predictions, other)]
-        return {"dice": np.array(own), "dice_other": np.array(foreign), "tone": np.array(tones, dtype=str)}
+        rgb = load_image(case.image_path).rgb
+        if size is not None:
+            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        analysis = analyzer.analyze(rgb, seed=seed)
+        return {"prediction": analysis.consensus_mask, "tone": np.array(analysis.skin_tone.group)}
 
-    stamp = np.frombuffer("\n".join(f"{c.id}:{c.image_path.stat().st_size}" for c in cases).encode(), np.uint8)
-    key = cache_key(analyzer.model, stamp, seed=seed, settings=analyzer.default_settings.to_dict(), kind="fidelity")
-    return cached(cache_dir, "fidelity", key, compute)
+    stat = case.image_path.stat()
+    stamp = np.frombuffer(f"{case.image_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode(), np.uint8)
+    extra = {} if size is None else {"size": size}
+    key = cache_key(analyzer.model, stamp, seed=seed, settings=analyzer.default_settings.to_dict(), kind="analysis",
+                    **extra)
+    return cached(cache_dir, "analysis", key, compute)
+
+
+def analyse_pairs(analyzer, cases, *, seed: int = 0, cache_dir=None, size: int | None = None) -> dict[str, np.ndarray]:
+    """Per case: Dice against its own mask ("dice"), against a deranged other case's mask
+    ("dice_other") and the measured ITA group ("tone"). cases: CaseRecords with masks; size:
+    analyse each photo resized to size x size (masks follow, nearest neighbour)."""
+    predictions, masks, tones = [], [], []
+    for case in tqdm(cases, desc="fidelity", unit="image", dynamic_ncols=True):
+        analysed = _analyse(analyzer, case, seed, cache_dir, size)
+        predictions.append(analysed["prediction"].astype(bool))
+        masks.append(load_mask(case.mask_path, shape=predictions[-1].shape))
+        tones.append(str(analysed["tone"]))
+    other = _derangement(len(cases), seed) if len(cases) > 1 else np.zeros(len(cases), np.int64)
+    own = [dice(p, m) for p, m in zip(predictions, masks)]
+    foreign = [dice(p, cv2.resize(masks[j].astype(np.uint8), p.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0)
+               for p, j in zip(predictions, other)]
+    return {"dice": np.array(own), "dice_other": np.array(foreign), "tone": np.array(tones, dtype=str)}
 
 
 def fidelity_row(name: str, scored: dict[str, np.ndarray], asked_tones: list[str] | None = None) -> dict:

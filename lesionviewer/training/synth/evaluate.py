@@ -70,7 +70,8 @@ def _synthetic_cases(folder: str, holdout, cap: int, seed: int):
         print(f"evaluate-synth: {note}", file=sys.stderr)
     cases = [cases[i] for i in np.random.default_rng(seed).permutation(len(cases))[:cap]]
     labels = _labels(Path(folder))
-    tones = [labels.get(c.id.split("/", 1)[1], {}).get("tone", "") for c in cases]
+    rows = [labels.get(c.id.split("/", 1)[1], {}) for c in cases]
+    tones = [r.get("tone_condition", r.get("tone", "")) for r in rows]  # the tone asked for, when recorded
     return cases, tones
 
 
@@ -134,8 +135,12 @@ def run(args: argparse.Namespace) -> int:
         analyzer = Analyzer(model, device=args.device)
         k = args.fidelity_n
         val_order = np.random.default_rng(args.seed).permutation(len(val_cases))[:k]
-        rows = [fidelity_row("real val (ceiling)", analyse_pairs(analyzer, [val_cases[i] for i in val_order],
-                                                                 seed=args.seed, cache_dir=cache))]
+        ceiling = [val_cases[i] for i in val_order]
+        rows = [fidelity_row("real val (ceiling)", analyse_pairs(analyzer, ceiling, seed=args.seed, cache_dir=cache))]
+        side = _photo_side(next(iter(synthetic.values()))[0][0].image_path)
+        if side != _photo_side(ceiling[0].image_path):  # the ceiling again at the synthetic photos' size
+            rows.append(fidelity_row(f"real val at {side} px (ceiling)", analyse_pairs(
+                analyzer, ceiling, seed=args.seed, cache_dir=cache, size=side)))
         for name, (cases, tones) in synthetic.items():
             rows.append(fidelity_row(name, analyse_pairs(analyzer, cases[:k], seed=args.seed, cache_dir=cache),
                                      tones[:k]))
@@ -179,6 +184,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"evaluate-synth: wrote {previous} and report.md" + (f", and {args.card}" if args.card else "")
           + f" in {(time.time() - started) / 60:.1f} min", flush=True)
     return 0
+
+
+def _photo_side(path: Path) -> int:
+    from lesionviewer.io.images import load_image
+
+    return max(load_image(path).rgb.shape[:2])
 
 
 def _log_rows(rows: list[dict], keys) -> None:
