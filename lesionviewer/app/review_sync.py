@@ -12,12 +12,13 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from lesionviewer.app.geometry import mask_contours
 from lesionviewer.app.rater_overlay import RaterOutline
 from lesionviewer.app.review_panel import when
-from lesionviewer.app.store_service import BACKGROUND, StoreService
+from lesionviewer.app.store_service import BACKGROUND, WRITE, StoreService
 
 log = logging.getLogger(__name__)
 COMMIT_DELAY_MS = 1000  # an edit is in the store within this plus the write (issue: 2 s)
@@ -105,6 +106,7 @@ class ReviewSync(QObject):
         self._refused: set[Path] = set()  # photos whose commit the store refused (told once)
         self._opened_before = False
         self._committed: set[Path] = set()  # photos whose mask was sent this session
+        self._last_sent: tuple[Path, object] | None = None  # (photo, HxW bool mask)
         self._elsewhere: dict[Path, object] = {}  # photo -> version a save conflicted with
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
         self._commit_timer.timeout.connect(self.commit)
@@ -213,7 +215,8 @@ class ReviewSync(QObject):
             return
         path, elsewhere = cur.case.path, self._elsewhere.get(cur.case.path)
         self.service.call_for(path, lambda store, case_id: read_review(
-            self.service, store, path, case_id, elsewhere), self._on_review, lambda exc: None)
+            self.service, store, path, case_id, elsewhere), self._on_review,
+            lambda exc: log.warning("the review of %s was not read: %s", path.name, exc))
 
     def _on_review(self, review: CaseReview) -> None:
         self.case_ids[review.path] = review.case_id
@@ -241,11 +244,15 @@ class ReviewSync(QObject):
         self._commit_timer.stop()
         dirty, self._dirty = self._dirty, {}
         for path, editor in dirty.items():
+            last = self._last_sent
+            if last is not None and last[0] == path and np.array_equal(last[1], editor.mask):
+                continue  # a step that changed nothing (a new model mask under the edits)
             self._send(path, editor.mask.copy())
 
     def _send(self, path: Path, mask) -> None:
         self._unsent.pop(path, None)
         self._committed.add(path)
+        self._last_sent = (path, mask)  # the latest only: one mask's memory
         self.service.write_for(path, "save_mask", mask,
                                on_done=lambda result: self._on_committed(path, result),
                                on_error=lambda exc: self._on_commit_failed(path, mask, exc))
@@ -280,6 +287,8 @@ class ReviewSync(QObject):
     def _on_commit_failed(self, path: Path, mask, exc: BaseException) -> None:
         from lesionviewer.store.states import StoreUnavailable
 
+        if self._last_sent is not None and self._last_sent[0] == path:
+            self._last_sent = None  # not in the store: the next step sends it again
         if isinstance(exc, StoreUnavailable):
             self._unsent[path] = mask  # the case never reached the store: sent once it is back
             return
@@ -308,8 +317,10 @@ class ReviewSync(QObject):
             else:
                 self.message.emit(f"The review move failed: {exc}", "error", None)
 
+        self.commit()  # edits not yet sent go first: a sign-off covers the mask on screen
         self.service.call_for(path, lambda store, case_id: store.set_state(
-            case_id, state, comment or None), lambda _record: self._after_write(path), failed)
+            case_id, state, comment or None), lambda _record: self._after_write(path), failed,
+            priority=WRITE)
 
     # --- the server comes and goes ---------------------------------------------------------
     def _on_online_changed(self, online: bool, _why: str) -> None:

@@ -91,3 +91,28 @@ def test_the_review_panel_is_a_dock_beside_the_result_and_is_remembered(make_win
 
     again = make_window(model_dir=None, wait_model=False)
     qtbot.waitUntil(lambda: again.review.dock.isVisible(), timeout=2_000)  # open last time
+
+
+def test_signing_off_right_after_an_edit_signs_off_that_edit(make_window, case_folder,
+                                                             result_of, qtbot, store_url):
+    window = make_window(background=False, user_name="lead")  # the store's reviewer
+    review = window.review
+    qtbot.waitUntil(lambda: review.service.identity is not None, timeout=20_000)
+    window.open_paths([case_folder / "ISIC_0000068.jpg"])
+    cur = result_of(window)
+    panel = review.panel
+    qtbot.waitUntil(lambda: panel.sign_off.isEnabled(), timeout=20_000)
+    h, w = cur.editor.mask.shape
+    cut = [(w * 0.1, h * 0.1), (w * 0.4, h * 0.1), (w * 0.4, h * 0.4), (w * 0.1, h * 0.4)]
+    cur.editor.fill_polygon(cut, value=not cur.editor.mask[int(h * 0.2), int(w * 0.2)])
+    assert cur.editor.edited
+    panel.comment.setText("checked")
+    panel.sign_off.click()  # within the commit delay of the edit
+    qtbot.waitUntil(lambda: _review_state(window) is ReviewState.SIGNED_OFF, timeout=10_000)
+    assert window.message_bar.level != "error" or not window.message_bar.isVisible(), \
+        window.message_bar.message()
+    with CaseStore.open(store_url, user="lead") as store:
+        record = store.case_for_photo(cur.case.path)
+        assert record.state is ReviewState.SIGNED_OFF
+        (version,) = store.history(record.id, author="lead")  # the edit, saved before it
+        assert (version.mask == cur.editor.mask).all()
