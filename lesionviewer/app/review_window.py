@@ -8,10 +8,8 @@ thread and wires the parts together.
 
 from __future__ import annotations
 
-import logging
-
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QScrollArea
 
 from lesionviewer.app.case_list import RATER_QUEUE, REVIEW_QUEUE
@@ -23,7 +21,6 @@ from lesionviewer.app.review_panel import IN_REVIEW, SIGNED_OFF, ReviewPanel, al
 from lesionviewer.app.review_sync import ReviewSync
 from lesionviewer.app.store_service import StoreService
 
-log = logging.getLogger(__name__)
 JOURNAL_NAME = "store-journal.json"  # lesionviewer.store.offline's, in the app's data folder
 OFFLINE_STYLE = "background:#4d3b12; color:#fff4d6; padding:6px; font-weight:600;"
 
@@ -91,8 +88,6 @@ class ReviewWindow(QObject):
         w.addAction(self.compare)
         menu.addAction(self.compare)
         menu.addSeparator()
-        self.moves = QActionGroup(w)
-        self.moves.setExclusive(False)
         self.move_actions: dict[str, QAction] = {}
         for state, text in ((IN_REVIEW, "&Start review"), ("corrected", "Mark &corrected"),
                             (SIGNED_OFF, "Sign &off…")):

@@ -8,13 +8,11 @@ out of it and kept the same way). Without a keyring the group says to use a .pgp
 from __future__ import annotations
 
 import getpass
-import logging
 
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QLineEdit
 
 from lesionviewer.app.preferences import AppSettings
 
-log = logging.getLogger(__name__)
 
 
 def os_login() -> str:
