@@ -45,6 +45,7 @@ class CaseReview:
     outlines: list[RaterOutline] = dataclasses.field(repr=False)
     agreement: object  # Agreement or None (fewer than two raters)
     audit: list[dict] = dataclasses.field(repr=False)
+    role: object = None  # the user's Role in the store now (a reviewer may have granted one)
 
     def version_of(self, user: str) -> RaterVersion | None:
         return next((v for v in self.versions if v.author == user), None)
@@ -69,7 +70,7 @@ def read_review(service: StoreService, store, path: Path, case_id: int,
     outlines = [RaterOutline(v.author, v.number, mask_contours(v.mask)) for v in shown]
     return CaseReview(path, case_id, store.get_case(case_id), versions, outlines,
                       agreement(latest) if len(latest) >= 2 else None,
-                      store.audit(case_id, limit=200))
+                      store.audit(case_id, limit=200), store.role_of(store.user))
 
 
 def added_case(store, case_id: int, photo: Path, fallback_dir: Path | None):
@@ -92,6 +93,7 @@ class ReviewSync(QObject):
     message = Signal(str, str, object)  # text, level, actions (as CaseSession.message)
     committed = Signal(object)  # SaveResult of a mask commit (tests wait on it)
     case_updated = Signal(object)  # Case whose review fields changed
+    role_changed = Signal()  # the user's role in the store is not the one opened with
 
     def __init__(self, session, service: StoreService, parent=None):
         super().__init__(parent)
@@ -219,6 +221,9 @@ class ReviewSync(QObject):
             lambda exc: log.warning("the review of %s was not read: %s", path.name, exc))
 
     def _on_review(self, review: CaseReview) -> None:
+        identity = self.service.identity
+        if identity is not None and review.role is not None and review.role != identity.role:
+            self.role_changed.emit()  # granted (or taken back) meanwhile: open it again
         self.case_ids[review.path] = review.case_id
         case = self.session.cases.find(review.path)
         if case is not None:

@@ -112,6 +112,7 @@ class ReviewWindow(QObject):
         sync.review_ready.connect(self._on_review)
         sync.case_updated.connect(w.session.cases.case_changed)
         self.panel.state_requested.connect(sync.set_state)
+        sync.role_changed.connect(self.reopen)
         self.panel.compare_toggled.connect(self.compare.setChecked)
         self.compare.toggled.connect(self._set_compare)
         w.case_list.sort_combo.currentTextChanged.connect(
