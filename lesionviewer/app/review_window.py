@@ -65,11 +65,18 @@ class ReviewWindow(QObject):
         # Closed until asked for (Review > Review panel), then a tab beside the result panel:
         # it never takes width from the photo (docks.py keeps half the window for it).
         if not (w.settings.window_state and w.restoreDockWidget(dock)):
-            w.addDockWidget(Qt.RightDockWidgetArea, dock)
-            w.tabifyDockWidget(w.docks.panel_dock, dock)
+            self._dock_beside_result(dock)
             dock.hide()
-            w.docks.panel_dock.raise_()
+        w.docks.reset_action.triggered.connect(lambda: self._dock_beside_result(self.dock))
         return dock
+
+    def _dock_beside_result(self, dock: QDockWidget) -> None:
+        """A tab of the result panel's dock (also what View > Reset panel layout does)."""
+        w = self.window
+        dock.setFloating(False)
+        w.addDockWidget(Qt.RightDockWidgetArea, dock)
+        w.tabifyDockWidget(w.docks.panel_dock, dock)
+        w.docks.panel_dock.raise_()
 
     def _build_menu(self) -> None:
         w = self.window

@@ -89,6 +89,11 @@ def test_the_review_panel_is_a_dock_beside_the_result_and_is_remembered(make_win
     review.show_panel.trigger()
     qtbot.waitUntil(lambda: review.dock.isVisible(), timeout=2_000)
     assert window.tabifiedDockWidgets(review.dock) == [window.docks.panel_dock]
+    review.dock.setFloating(True)
+    window.docks.reset_action.trigger()  # View > Reset panel layout: a tab beside Result again
+    assert not review.dock.isFloating()
+    assert window.tabifiedDockWidgets(review.dock) == [window.docks.panel_dock]
+    review.dock.raise_()
     window.close()
 
     again = make_window(model_dir=None, wait_model=False)
