@@ -20,10 +20,10 @@ With ``fmt="coco"`` the masks go into COCO files instead of PNGs: ``annotations.
 (consensus, one RLE annotation per image; each image entry also carries ``review_state``,
 ``signed_off_by`` and ``raters``) and ``raters/<rater>.json``; photos and labels.csv as above.
 
-The whole data set is one :class:`~lesionviewer.io.fileset.FileSet`: every file is written
-under a temporary name first and only renamed into place when all are written, so a full
-disk or an unreadable photo leaves no partial data set (an earlier export under the same
-names stays as it was).
+The data set is written into a hidden folder beside ``DIR`` and renamed into place only when
+every file is written, so a full disk or an unreadable photo leaves no partial data set. An
+earlier export in ``DIR`` is replaced as a whole (a case no longer in the chosen state does
+not linger); a folder holding anything else is refused, never emptied.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ import csv
 import dataclasses
 import io
 import json
+import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -184,55 +187,103 @@ def _labels_csv(rows: list[dict]) -> bytes:
 
 def export_dataset(store, out: str | Path, state: ReviewState | None = None, fmt: str = "isic",
                    refuse_empty: bool = False) -> ExportReport:
-    """Write the store's cases (those in ``state``, or all) with masks into ``out``.
+    """Write the store's cases (those in ``state``, or all) with masks into ``out``: a new
+    or empty folder, or an earlier export, which is replaced as a whole (so no case left out
+    this time lingers from the last one).
 
-    Raises :class:`ExportError` (nothing written) when a photo cannot be read, ``out``
-    cannot be written, or (``refuse_empty``) no case has a mask; ValueError for an unknown
-    ``fmt``."""
+    Raises :class:`ExportError` (nothing written, ``out`` as it was) when ``out`` holds other
+    files, a photo cannot be read, the folder cannot be written, or (``refuse_empty``) no
+    case has a mask; ValueError for an unknown ``fmt``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; one of: {', '.join(FORMATS)}")
-    out = Path(out)
+    out = Path(out).absolute()
+    _check_target(out)
+    staging = out.with_name(f".{out.name}.export-{uuid.uuid4().hex[:8]}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report = _write(store, staging, state, fmt, refuse_empty)
+        _swap_in(staging, out)
+    except OSError as exc:
+        raise ExportError(f"cannot write the data set into '{out}': {exc.strerror or exc}; "
+                          f"nothing was kept") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dataclasses.replace(report, out=out)
+
+
+def _previous_export(out: Path) -> bool:
+    """Whether ``out`` holds a data set this module wrote (its labels.csv columns)."""
+    try:
+        with open(out / "labels.csv", encoding="utf-8") as f:
+            header = set(f.readline().strip().split(","))
+    except (OSError, UnicodeDecodeError):
+        return False
+    return {"review_state", "content_sha256", "raters"} <= header
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"'{out}' is a file; give a folder for the data set")
+    if out.is_dir() and any(out.iterdir()) and not _previous_export(out):
+        raise ExportError(f"'{out}' holds other files; export into a new or empty folder, "
+                          f"or into an earlier export (which it replaces)")
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the finished data set in place of ``out`` (renames only; the old one goes last)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.replaced-{uuid.uuid4().hex[:8]}")
+        os.replace(out, old)
+    try:
+        os.replace(staging, out)
+    except OSError:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(store, out: Path, state: ReviewState | None, fmt: str, refuse_empty: bool) -> ExportReport:
+    """Write the data set into the new folder ``out`` (see :func:`export_dataset`)."""
     skipped: list[int] = []
     rows: list[dict] = []
     coco_images: list[tuple[str, np.ndarray, dict]] = []
     per_rater: dict[str, list[tuple[str, np.ndarray]]] = {}
     written: list[Path] = []
-    try:
-        with FileSet() as fileset:
-            def put(path: Path, data: bytes) -> None:
-                written.append(fileset.write(path, data))
+    with FileSet() as fileset:
+        def put(path: Path, data: bytes) -> None:
+            written.append(fileset.write(path, data))
 
-            for case in _cases(store, case_ids(store, state), skipped):
-                source = photo_path(case.record.photo_uri)
-                try:
-                    photo = source.read_bytes()
-                except OSError as exc:
-                    raise ExportError(f"case {case.record.id}: cannot read its photo '{source}': "
-                                      f"{exc.strerror or exc}") from exc
-                image_name = case.stem + _image_suffix(source)
-                put(out / image_name, photo)
-                row = _label_row(case)
-                rows.append(row)
+        for case in _cases(store, case_ids(store, state), skipped):
+            source = photo_path(case.record.photo_uri)
+            try:
+                photo = source.read_bytes()
+            except OSError as exc:
+                raise ExportError(f"case {case.record.id}: cannot read its photo '{source}': "
+                                  f"{exc.strerror or exc}; nothing was written") from exc
+            image_name = case.stem + _image_suffix(source)
+            put(out / image_name, photo)
+            row = _label_row(case)
+            rows.append(row)
+            for rater, mask in case.masks.items():
+                per_rater.setdefault(rater, []).append((image_name, mask))
+            if fmt == "isic":
+                put(out / f"{case.stem}_mask.png", mask_png(case.consensus))
                 for rater, mask in case.masks.items():
-                    per_rater.setdefault(rater, []).append((image_name, mask))
-                if fmt == "isic":
-                    put(out / f"{case.stem}_mask.png", mask_png(case.consensus))
-                    for rater, mask in case.masks.items():
-                        put(out / "raters" / safe_case_stem(rater) / f"{case.stem}_mask.png", mask_png(mask))
-                else:
-                    coco_images.append((image_name, case.consensus, row))
-            if refuse_empty and not rows:
-                which = f" in state '{state.value}'" if state else ""
-                raise ExportError(f"no case{which} has a mask yet ({len(skipped)} without one); nothing was written")
-            if fmt == "coco":
-                put(out / "annotations.json", json_bytes(_coco(coco_images)))
-                for rater, cases in per_rater.items():
-                    put(out / "raters" / f"{safe_case_stem(rater)}.json",
-                                json_bytes(coco_from_cases(cases, description=f"lesionviewer export: rater {rater}")))
-            put(out / "labels.csv", _labels_csv(rows))
-    except OSError as exc:
-        raise ExportError(f"cannot write the data set into '{out}': {exc.strerror or exc}; "
-                          f"nothing was kept") from exc
+                    put(out / "raters" / safe_case_stem(rater) / f"{case.stem}_mask.png", mask_png(mask))
+            else:
+                coco_images.append((image_name, case.consensus, row))
+        if refuse_empty and not rows:
+            which = f" in state '{state.value}'" if state else ""
+            raise ExportError(f"no case{which} has a mask yet ({len(skipped)} without one); nothing was written")
+        if fmt == "coco":
+            put(out / "annotations.json", json_bytes(_coco(coco_images)))
+            for rater, cases in per_rater.items():
+                put(out / "raters" / f"{safe_case_stem(rater)}.json",
+                    json_bytes(coco_from_cases(cases, description=f"lesionviewer export: rater {rater}")))
+        put(out / "labels.csv", _labels_csv(rows))
     return ExportReport(out, len(rows), len(skipped), tuple(sorted(per_rater)), len(written))
 
 

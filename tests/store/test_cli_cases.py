@@ -233,3 +233,26 @@ def test_import_takes_the_autosave_of_a_photo_in_a_read_only_folder(store_url, f
     with CaseStore.open(store_url, user="alice") as store:
         case = store.case_for_photo(photo)
         assert np.array_equal(store.latest_masks(case.id)["alice"].mask, disc(20))
+
+
+def test_export_replaces_an_earlier_export_and_refuses_other_folders(store_url, folder, tmp_path, capsys):
+    a, _ = _reviewed_store(store_url, folder)
+    out = tmp_path / "dataset"
+    assert cases("--db", store_url, "export", "--out", str(out), "--state", "signed-off") == 0
+    with CaseStore.open(store_url, user="rev") as store:  # reopened: no longer signed off
+        store.set_state(a.id, ReviewState.IN_REVIEW, comment="look again")
+    with CaseStore.open(store_url, user="rev") as store:
+        b = store.case_for_photo(folder / "ISIC_0000001.jpg")
+        store.set_state(b.id, ReviewState.SIGNED_OFF)
+    assert cases("--db", store_url, "export", "--out", str(out), "--state", "signed-off") == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == \
+        ["ISIC_0000001.jpg", "ISIC_0000001_mask.png", "labels.csv"]
+    assert not list(tmp_path.glob(".dataset*"))  # no staging or replaced folder left behind
+
+    mine = tmp_path / "my-notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("keep me")
+    capsys.readouterr()
+    assert cases("--db", store_url, "export", "--out", str(mine)) == 2
+    assert "holds other files" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["todo.txt"]
