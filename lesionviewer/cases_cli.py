@@ -32,7 +32,8 @@ def _store_options(p: argparse.ArgumentParser, default) -> None:
     p.add_argument("--db", metavar="URL", default=default,
                    help="store URL: sqlite:///path/cases.sqlite or postgresql://user@host/db?sslmode=... "
                         "(default: $LESIONVIEWER_DB, the app's setting, or the SQLite file in the user data folder)")
-    p.add_argument("--user", metavar="NAME", default=default, help="who is recorded on writes (default: the app's user name setting, else the OS login)")
+    p.add_argument("--user", metavar="NAME", default=default,
+                   help="who is recorded on writes (default: the app's user name setting, else the OS login)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
