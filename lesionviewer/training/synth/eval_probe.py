@@ -56,47 +56,73 @@ def _by_group(values: np.ndarray, groups: np.ndarray) -> dict[str, dict]:
     return {g: {"n": int((groups == g).sum()), "dice": round(float(values[groups == g].mean()), 4)} for g in present}
 
 
+def _equal_epochs(epochs: int, rows: int, most_rows: int) -> int:
+    """Epochs giving an arm of ``rows`` pixel rows about as many optimiser steps as ``epochs``
+    epochs of the fraction's largest arm, so no arm wins by training longer."""
+    return max(1, round(epochs * most_rows / max(1, rows)))
+
+
 def label_fraction_table(train_fs: FeatureSet, val_fs: FeatureSet, val_masks: np.ndarray, val_groups: list[str],
                          synthetic: dict[str, FeatureSet], probe_cfg: ProbeConfig, *, fractions, epochs: int = 3,
-                         seed: int = 0, log=print, cache_dir=None, keys: dict[str, str] | None = None) -> list[dict]:
+                         seed: int = 0, repeats: int = 1, log=print, cache_dir=None,
+                         keys: dict[str, str] | None = None) -> list[dict]:
     """One row per (fraction, arm): arm "real" and one per synthetic set (real + all its pairs).
 
+    Each row is averaged over ``repeats`` seeds (seed, seed + 1, ...): the seed draws the real
+    labelled images and the probe's initialisation, the same in every arm. Within a fraction and
+    seed every arm gets the same number of optimiser steps (``epochs`` epochs of its largest arm).
     train_fs / synthetic: pixel features (``pixels``, ``pixel_labels``); val_fs: whole maps.
     keys: feature cache keys by name ("train", "val", each synthetic set's); with them and
     ``cache_dir`` each arm's per-case `val` Dice is cached, so the real arms can run ahead."""
     channels = select_channels(train_fs.channels, probe_cfg.blocks, include_rgb=probe_cfg.include_rgb)
     groups = np.array(val_groups, dtype=str)
     n_real = train_fs.pixels.shape[1]
+    per_image = train_fs.pixels.shape[0] * train_fs.pixels.shape[2]  # rows per image: timesteps x pixels
+    n_synth = {name: fs.pixels.shape[1] for name, fs in synthetic.items()}
     rows = []
     for fraction in fractions:
-        chosen = label_subset(n_real, fraction, seed)
-        baseline = None
-        for arm in ("real", *synthetic):
-            def fit_and_score(arm=arm, chosen=chosen) -> dict:
-                x, y = pixel_rows(train_fs, chosen, channels)
-                if arm != "real":
-                    extra_x, extra_y = pixel_rows(synthetic[arm], np.arange(synthetic[arm].pixels.shape[1]), channels)
-                    x, y = np.concatenate([x, extra_x]), np.concatenate([y, extra_y])
-                probe = train_probe(probe_cfg, x, y, epochs=epochs, seed=seed)
-                return {"dice": case_dice(probe, val_fs, channels, val_masks)}
+        scores: dict[str, list[np.ndarray]] = {arm: [] for arm in ("real", *synthetic)}
+        used_epochs: dict[str, list[int]] = {arm: [] for arm in scores}
+        for r in range(repeats):
+            chosen = label_subset(n_real, fraction, seed + r)
+            most = (len(chosen) + max(n_synth.values(), default=0)) * per_image
+            for arm in scores:
+                arm_epochs = _equal_epochs(epochs, (len(chosen) + n_synth.get(arm, 0)) * per_image, most)
 
-            if keys is None:
-                per_case = fit_and_score()["dice"]
-            else:
-                names = [keys["train"], keys["val"]] + ([] if arm == "real" else [keys[arm]])
-                key = hashlib.sha256(json.dumps([names, fraction, seed, epochs, probe_cfg.to_dict()]).encode())
-                per_case = cached(cache_dir, "probe-dice", key.hexdigest()[:20], fit_and_score)["dice"]
-            row = {"fraction": fraction, "train_images": int(len(chosen)), "arm": arm,
-                   "synthetic_images": 0 if arm == "real" else int(synthetic[arm].pixels.shape[1]),
-                   "dice": round(float(per_case.mean()), 4), "per_group": _by_group(per_case, groups)}
-            if baseline is None:
-                baseline = per_case
-            else:
+                def fit_and_score(arm=arm, chosen=chosen, arm_epochs=arm_epochs, r=r) -> dict:
+                    x, y = pixel_rows(train_fs, chosen, channels)
+                    if arm != "real":
+                        extra_x, extra_y = pixel_rows(synthetic[arm], np.arange(n_synth[arm]), channels)
+                        x, y = np.concatenate([x, extra_x]), np.concatenate([y, extra_y])
+                    probe = train_probe(probe_cfg, x, y, epochs=arm_epochs, seed=seed + r)
+                    return {"dice": case_dice(probe, val_fs, channels, val_masks)}
+
+                if keys is None:
+                    per_case = fit_and_score()["dice"]
+                else:
+                    names = [keys["train"], keys["val"]] + ([] if arm == "real" else [keys[arm]])
+                    key = hashlib.sha256(json.dumps([names, fraction, seed + r, arm_epochs, probe_cfg.to_dict()]).encode())
+                    per_case = cached(cache_dir, "probe-dice", key.hexdigest()[:20], fit_and_score)["dice"]
+                scores[arm].append(per_case)
+                used_epochs[arm].append(arm_epochs)
+                log(f"  fraction {fraction:>4} seed {seed + r} ({len(chosen)} real) {arm:>22}: val Dice "
+                    f"{per_case.mean():.4f} ({arm_epochs} epochs)")
+        baseline = np.mean(scores["real"], axis=0)
+        for arm, runs in scores.items():
+            per_case = np.mean(runs, axis=0)
+            row = {"fraction": fraction, "train_images": int(len(label_subset(n_real, fraction, seed))), "arm": arm,
+                   "synthetic_images": int(n_synth.get(arm, 0)), "repeats": repeats, "epochs": used_epochs[arm],
+                   "dice": round(float(per_case.mean()), 4),
+                   "dice_per_seed": [round(float(d.mean()), 4) for d in runs],
+                   "per_group": _by_group(per_case, groups)}
+            if arm != "real":
                 diff = per_case - baseline
                 row["gain"] = round(float(diff.mean()), 4)
                 row["gain_interval"] = bootstrap_interval(diff, seed=seed)
+                row["gain_per_seed"] = [round(float(d.mean() - b.mean()), 4) for d, b in zip(runs, scores["real"])]
                 row["per_group_gain"] = {g: round(float(diff[groups == g].mean()), 4) for g in row["per_group"]}
             rows.append(row)
-            log(f"  fraction {fraction:>4} ({len(chosen)} real) {arm:>10}: val Dice {row['dice']:.4f}"
-                + (f"  gain {row['gain']:+.4f} {row['gain_interval']}" if "gain" in row else ""))
+            log(f"  fraction {fraction:>4} {arm:>22}: val Dice {row['dice']:.4f} over {repeats} seed(s)"
+                + (f"  gain {row['gain']:+.4f} {row['gain_interval']} per seed {row['gain_per_seed']}"
+                   if "gain" in row else ""))
     return rows

@@ -36,7 +36,8 @@ def _gain(row: dict | None) -> str:
     if row is None:
         return "n/a"
     lo, hi = row["gain_interval"]
-    return f"{row['dice']:.3f} ({row['gain']:+.3f}, 95 % CI {lo:+.3f}..{hi:+.3f})"
+    seeds = "/".join(f"{g:+.3f}" for g in row.get("gain_per_seed", []))
+    return f"{row['dice']:.3f} ({row['gain']:+.3f}, CI {lo:+.3f}..{hi:+.3f}; seeds {seeds})"
 
 
 def _realism(part: dict) -> list[str]:
@@ -75,13 +76,16 @@ def _probe(part: dict, verdict: dict | None) -> list[str]:
     synthetic_n = {a: next(r["synthetic_images"] for r in rows if r["arm"] == a) for a in arms if a != "real"}
     lines = ["### The real test: real vs real + synthetic pairs", "",
              f"The probe of the shipped design (blocks {'+'.join(part['blocks'])} + RGB at {part['feature_size']}^2, "
-             f"{part['members']} members, {part['epochs']} epochs, {part['pixels_per_image']} class-balanced pixels "
-             f"per image at t = {part['timesteps']}) on the shipped backbone's frozen features, trained on a share of "
-             "`train`'s labels alone, and on the same real labels plus every pair of a synthetic set ("
-             + ", ".join(f"{n} {a}" for a, n in synthetic_n.items()) + "). Dice on all of real `val` at the "
-             "working resolution, no DenseCRF (as `train heads` scores its probes; the shipped analysis with CRF "
-             "scores higher). Gain: the mean per-case difference to real only, with a paired bootstrap 95 % "
-             "interval over `val` cases. Same real images, seeds and settings in every arm.", "",
+             f"{part['members']} members, {part['pixels_per_image']} class-balanced pixels per image at t = "
+             f"{part['timesteps']}) on the shipped backbone's frozen features, trained on a share of `train`'s labels "
+             "alone, and on the same real labels plus every pair of a synthetic set ("
+             + ", ".join(f"{n} {a}" for a, n in synthetic_n.items()) + "). Within a fraction every arm trains as "
+             f"many optimiser steps ({part['epochs']} epochs of the largest arm), on the same real images and "
+             f"initialisation; each cell is the mean over {part.get('repeats', 1)} seeds (each seed draws other real "
+             "images). Dice on all of real `val` at the working resolution, no DenseCRF (as `train heads` scores its "
+             "probes; the shipped analysis with CRF scores higher). Gain: mean per-case difference to real only, "
+             "with a paired bootstrap 95 % interval over `val` cases (of the seed-averaged Dice), and the gain of "
+             "each seed alone.", "",
              "| label fraction | real images | real only | " + " | ".join(f"+ {a}" for a in arms[1:]) + " |",
              "|---|---|---|" + "---|" * (len(arms) - 1)]
     for f in fractions:

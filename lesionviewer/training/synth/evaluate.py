@@ -44,7 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timesteps", type=int, nargs="+", default=[60], help="probe feature timesteps")
     p.add_argument("--pixels-per-image", type=int, default=128)
     p.add_argument("--members", type=int, default=3, help="probe ensemble members (the shipped probe has 5)")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="epochs of the largest arm at each fraction (the others "
+                   "train as many steps)")
+    p.add_argument("--repeats", type=int, default=3, help="seeds per fraction (labelled images and probe initialisation)")
     p.add_argument("--train-limit", type=int, help="first N real train cases only (tests)")
     p.add_argument("--val-limit", type=int, help="first N val cases only (tests)")
     p.add_argument("--device", default="cpu")
@@ -166,10 +168,12 @@ def run(args: argparse.Namespace) -> int:
                                                         pixels_per_image=args.pixels_per_image, **common)
         groups = case_tone_groups(val_cases)
         rows = label_fraction_table(train_fs, val_fs, val.masks, groups, synth_fs, probe_cfg, fractions=args.fractions,
-                                    epochs=args.epochs, seed=args.seed, log=lambda s: print(s, flush=True),
+                                    epochs=args.epochs, seed=args.seed, repeats=args.repeats,
+                                    log=lambda s: print(s, flush=True),
                                     cache_dir=cache, keys=keys)
         document["probe"] = {"timesteps": args.timesteps, "pixels_per_image": args.pixels_per_image,
-                             "members": args.members, "epochs": args.epochs, "blocks": list(probe_cfg.blocks),
+                             "members": args.members, "epochs": args.epochs, "repeats": args.repeats,
+                             "blocks": list(probe_cfg.blocks),
                              "feature_size": probe_cfg.feature_size, "rows": rows}
         document["commands"]["probe"] = command
         document["decision"] = eval_report.decision(rows)
