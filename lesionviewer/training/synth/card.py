@@ -45,14 +45,31 @@ DEVIATIONS = (
     "**Data and split.** ISIC 2018 Task 1 images of lesionviewer's fixed `train` split, at {size} px; the paper's "
     "ISIC 2018 split and resolution differ, so its figures are not directly comparable.",
 )
-SAMPLING_WHY = ("Each DDIM step costs two UNet passes with guidance, about 0.2 s per image and pass on one loaded CPU "
-                "thread, so 50 steps would make a few hundred pairs take hours; guidance 9 was tuned for Stable "
-                "Diffusion's text guidance and over-saturates a small pixel-space model.")
+SAMPLING_WHY = ("Each DDIM step costs two UNet passes with guidance: about 5-6 s per pair at 12 steps on one thread of "
+                "the shared 2-core CPU, so 50 steps would have made a few hundred pairs take hours. On six `train` "
+                "masks (the ablation at step 212, 15 steps) guidance 1 did not put the lesion inside the mask and "
+                "guidance 3 did; higher guidance was not tried for lack of time. x0_hat is clipped to -1..1 at every "
+                "step (guided-diffusion's clip_denoised; the paper samples in SD's latent space, where nothing is "
+                "clipped): without it the briefly trained model's samples ran into saturated blue and black.")
+
+
+def _planned_steps(commands: list[str]) -> list[int]:
+    planned = []
+    for command in commands:
+        words = command.split()
+        if "--steps" in words and words.index("--steps") + 1 < len(words):
+            planned.append(int(words[words.index("--steps") + 1]))
+    return planned
 
 
 def _training_lines(config: dict) -> list[str]:
     tr = config.get("synthesis_training") or {}
-    return ["```bash", *(tr.get("commands") or ["# command not recorded"]), "```", "",
+    planned = _planned_steps(tr.get("commands") or [])
+    shortened = ([f"The run was resumed {len(planned) - 1} time(s) with fewer planned steps ({', '.join(map(str, planned))}) "
+                  "to fit the shared CPU, so the image-prior ramp (step / max_steps) and the start of online "
+                  "augmentation used those totals in turn, from the step each resume started at.", ""]
+                 if len(set(planned)) > 1 and tr.get("image_branch") else [])
+    return ["```bash", *(tr.get("commands") or ["# command not recorded"]), "```", "", *shortened,
             f"{tr.get('steps')} steps of {tr.get('batch')} pairs in {tr.get('minutes')} min "
             f"({60 * float(tr.get('minutes') or 0) / max(1, int(tr.get('steps') or 1)):.1f} s/step) on "
             f"{tr.get('device')} ({str(tr.get('hardware', '')).strip()}, {tr.get('torch_threads')} thread), AdamW "

@@ -97,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
         batch = plan[b0:b0 + args.batch]
         parents = [cases[i] for i, _ in batch]
         full_masks = [D.read_mask(c.mask_path) for c in parents]
-        masks = [_mask_at(deform(m, rng, args.deform) if d else m, size) for m, (_, d) in zip(full_masks, batch)]
+        varied = [deform(m, rng, args.deform) if d else m for m, (_, d) in zip(full_masks, batch)]
+        # a deformation refused `tries` times returns the real mask: label it real
+        batch = [(i, d and not np.array_equal(v, m)) for (i, d), v, m in zip(batch, varied, full_masks)]
+        masks = [_mask_at(v, size) for v in varied]
         parent_small = [cv2.resize(D.read_rgb(c.image_path), (size, size), interpolation=cv2.INTER_AREA) for c in parents]
         tones = [_tone_condition(args.tone, img, _mask_at(m, size)) for img, m in zip(parent_small, full_masks)]
         cond = Conditions(torch.tensor([TONES.index(t) if t else len(TONES) for t in tones]) if cfg_cond.get("tone") else None,
