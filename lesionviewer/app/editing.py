@@ -3,6 +3,8 @@
 Tools call the editor; the editor changes the document; the overlays listen to the editor's
 ``mask_changed`` (napari's layer/controls split, STYLE.md habit 7). ``edited`` compares the
 document with the model's mask, so undoing every edit makes the case "analysed" again.
+A read-only editor (:meth:`MaskEditor.set_read_only`: the case is signed off) refuses every
+edit and ignores new model masks; the mask on screen stays as it was.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class MaskEditor(QObject):
         self.undo_stack = MaskUndoStack(document, self, **undo_caps)
         self.edited = (not np.array_equal(document.mask, self.model_mask) if edited is None
                        else bool(edited))
+        self.read_only: str | None = None  # why the mask cannot be edited now (one line)
         document.add_listener(self._on_document_changed)
         self.undo_stack.indexChanged.connect(self._after_step)
 
@@ -49,24 +52,36 @@ class MaskEditor(QObject):
         except ValueError:
             pass
 
-    # --- edits (each one undo step) --------------------------------------------------------
+    def set_read_only(self, reason: str | None) -> None:
+        """Refuse edits (and undo/redo) while ``reason`` is set; None allows them again."""
+        self.read_only = reason
+        if self.undo_stack.isActive() != (reason is None):  # undo/redo would change it too
+            self.undo_stack.setActive(reason is None)  # (in the window's undo group)
+
+    # --- edits (each one undo step; none while read-only) ----------------------------------
     def begin_stroke(self, radius: float, value: bool) -> Stroke:
+        if self.read_only is not None:
+            raise PermissionError(self.read_only)  # the tools check first
         return self.document.begin_stroke(radius, value)
 
     def end_stroke(self, stroke: Stroke) -> None:
         self._push(stroke.finish())
 
     def fill_polygon(self, points, value: bool) -> None:
-        self._push(self.document.fill_polygon(points, value))
+        if self.read_only is None:
+            self._push(self.document.fill_polygon(points, value))
 
     def fill_holes(self) -> None:
-        self._push(self.document.fill_holes())
+        if self.read_only is None:
+            self._push(self.document.fill_holes())
 
     def keep_largest_region(self) -> None:
-        self._push(self.document.keep_largest_region())
+        if self.read_only is None:
+            self._push(self.document.keep_largest_region())
 
     def reset_to_model(self) -> None:
-        self._push(self.document.reset_to(self.model_mask, "reset to model"))
+        if self.read_only is None:
+            self._push(self.document.reset_to(self.model_mask, "reset to model"))
 
     def replace_model_mask(self, model_mask: np.ndarray, keep_edits: bool) -> None:
         """New model mask (the threshold moved).
@@ -75,6 +90,8 @@ class MaskEditor(QObject):
         since its deltas were taken against the old mask. Edited and ``keep_edits`` False: the
         switch is one undoable step, so the edits come back with Undo.
         """
+        if self.read_only is not None:
+            return  # the signed-off mask stays; the next threshold move after reopening applies
         model_mask = np.asarray(model_mask, dtype=bool)
         if self.edited and keep_edits:
             self.model_mask = model_mask

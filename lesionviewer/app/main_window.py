@@ -348,9 +348,10 @@ class MainWindow(WindowTasks, QMainWindow):
         a = getattr(self, "actions", None)
         if a is None:
             return
-        has_editor = self.view.editor is not None
+        editor = self.view.editor
+        editable = editor is not None and editor.read_only is None  # not signed off
         for act in (a.fill_holes, a.keep_largest, a.reset):
-            act.setEnabled(has_editor)
+            act.setEnabled(editable)
         a.cancel.setEnabled(self.session.service.busy)
 
     def _update_title(self) -> None:

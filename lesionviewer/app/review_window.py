@@ -17,6 +17,7 @@ from lesionviewer.app.docks import PANEL_MIN_WIDTH
 from lesionviewer.app.message_bar import Banner
 from lesionviewer.app.rater_overlay import RaterOverlay
 from lesionviewer.app.review_filter import ReviewFilter
+from lesionviewer.app.review_lock import EditLock
 from lesionviewer.app.review_panel import IN_REVIEW, SIGNED_OFF, ReviewPanel, allowed_moves, when
 from lesionviewer.app.review_sync import ReviewSync
 from lesionviewer.app.store_service import StoreService
@@ -41,6 +42,7 @@ class ReviewWindow(QObject):
         self.user_label = QLabel("Case store: opening…")
         window.statusBar().addPermanentWidget(self.user_label)
         self.filter = ReviewFilter(window.case_list, self.sync, self)
+        self.lock = EditLock(window, self.sync, self)  # a signed-off case is read-only
         self._build_menu()
         self._connect()
         # --db, $LESIONVIEWER_DB, the settings' URL, or the SQLite file in this window's own

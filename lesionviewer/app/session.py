@@ -431,6 +431,8 @@ class CaseSession(SessionSaving, QObject):
         if cur.editor is None or cur.analysis is None:
             return
         editor, mask = cur.editor, self.model_mask(cur)
+        if editor.read_only is not None:
+            return  # signed off: the mask stays as signed (the threshold is kept for later)
         if not editor.edited:
             editor.replace_model_mask(mask, keep_edits=False)
             return

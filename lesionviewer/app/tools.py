@@ -227,6 +227,8 @@ class ToolController(QObject):
         if self.editor is None:
             self.needs_mask.emit()
             return True
+        if self.editor.read_only is not None:  # a signed-off case: the window says why
+            return True
         if self.tool in (Tool.BRUSH, Tool.ERASER):
             self._stroke = self.editor.begin_stroke(self.brush_radius, self.tool == Tool.BRUSH)
             self._stroke.add_point(x, y)

@@ -33,6 +33,19 @@ def case_folder(tmp_path) -> Path:
             shutil.copy(TEST_DATA / name, folder / name)
     return folder
 
+@pytest.fixture
+def store_url(app_home, monkeypatch):
+    """The app's default store (SQLite in $LESIONVIEWER_HOME/data), made first by "lead" so
+    that lead is its reviewer and later users are annotators."""
+    from lesionviewer.store import CaseStore, Role
+
+    monkeypatch.delenv("LESIONVIEWER_DB", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    url = f"sqlite:///{app_home / 'data' / 'cases.sqlite'}"
+    with CaseStore.open(url, user="lead") as store:
+        assert store.role is Role.REVIEWER
+    return url
+
 
 @pytest.fixture
 def make_window(qtbot, app_home, tiny_model_dir):
@@ -66,6 +79,18 @@ def make_window(qtbot, app_home, tiny_model_dir):
     for window in windows:
         if window.isVisible():
             window.close()
+
+
+@pytest.fixture
+def reviewer_on_case(make_window, case_folder, result_of, qtbot, store_url):
+    """A window of "lead" (the store's reviewer) with ISIC_0000068 analysed, in the store and
+    ready to sign off: (window, its OnScreen case)."""
+    window = make_window(background=False, user_name="lead")
+    qtbot.waitUntil(lambda: window.review.service.identity is not None, timeout=20_000)
+    window.open_paths([case_folder / "ISIC_0000068.jpg"])
+    cur = result_of(window)
+    qtbot.waitUntil(lambda: window.review.panel.sign_off.isEnabled(), timeout=20_000)
+    return window, cur
 
 
 def wait_for_result(qtbot, window, timeout=30_000):

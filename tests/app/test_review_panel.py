@@ -12,18 +12,6 @@ from lesionviewer.store import CaseStore, ReviewState, Role
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def store_url(app_home, monkeypatch):
-    """The app's default store (SQLite in $LESIONVIEWER_HOME/data), made first by "lead" so
-    that lead is its reviewer and later users are annotators."""
-    monkeypatch.delenv("LESIONVIEWER_DB", raising=False)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    url = f"sqlite:///{app_home / 'data' / 'cases.sqlite'}"
-    with CaseStore.open(url, user="lead") as store:
-        assert store.role is Role.REVIEWER
-    return url
-
-
 def _review_state(window):
     review = window.review.sync.review
     return None if review is None else review.record.state
@@ -100,15 +88,11 @@ def test_the_review_panel_is_a_dock_beside_the_result_and_is_remembered(make_win
     qtbot.waitUntil(lambda: again.review.dock.isVisible(), timeout=2_000)  # open last time
 
 
-def test_signing_off_right_after_an_edit_signs_off_that_edit(make_window, case_folder,
-                                                             result_of, qtbot, store_url):
-    window = make_window(background=False, user_name="lead")  # the store's reviewer
+def test_signing_off_right_after_an_edit_signs_off_that_edit(reviewer_on_case, qtbot,
+                                                             store_url):
+    window, cur = reviewer_on_case  # lead, the store's reviewer
     review = window.review
-    qtbot.waitUntil(lambda: review.service.identity is not None, timeout=20_000)
-    window.open_paths([case_folder / "ISIC_0000068.jpg"])
-    cur = result_of(window)
     panel = review.panel
-    qtbot.waitUntil(lambda: panel.sign_off.isEnabled(), timeout=20_000)
     h, w = cur.editor.mask.shape
     cut = [(w * 0.1, h * 0.1), (w * 0.4, h * 0.1), (w * 0.4, h * 0.4), (w * 0.1, h * 0.4)]
     cur.editor.fill_polygon(cut, value=not cur.editor.mask[int(h * 0.2), int(w * 0.2)])
