@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import heapq
 import itertools
 import logging
 import threading
@@ -75,14 +76,35 @@ class _Signals(QObject):
     replayed = Signal(object)  # Replayed: held writes written back
 
 
+class _Jobs:
+    """The store thread's work, highest priority first and strictly in hand-over order
+    within one priority. QThreadPool's own queue does not keep that order (a sign-off was
+    seen overtaking the edit handed over just before it), so each pool task only runs the
+    next job from here."""
+
+    def __init__(self):
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def put(self, priority: int, fn: Callable[[], None], skip: Callable[[], bool]) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (-priority, next(self._seq), fn, skip))
+
+    def run_next(self) -> None:
+        with self._lock:
+            _p, _n, fn, skip = heapq.heappop(self._heap)
+        if not skip():
+            fn()
+
+
 class _Job(QRunnable):
-    def __init__(self, fn: Callable[[], None], skip: Callable[[], bool]):
+    def __init__(self, jobs: _Jobs):
         super().__init__()
-        self.fn, self.skip = fn, skip
+        self.jobs = jobs
 
     def run(self) -> None:
-        if not self.skip():
-            self.fn()
+        self.jobs.run_next()
 
 
 class StoreService(QObject):
@@ -116,6 +138,7 @@ class StoreService(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)  # one thread: calls run (and writes land) in order
         self._pool.setExpiryTimeout(-1)  # and it stays the same thread (SQLite connections)
+        self._jobs = _Jobs()  # the order they run in (see _Jobs)
         self._signals = _Signals(self)
         self._signals.done.connect(self._on_done)
         self._signals.opened.connect(self._on_opened)
@@ -203,7 +226,8 @@ class StoreService(QObject):
     def _start(self, fn: Callable[[], None], priority: int = ON_SCREEN) -> None:
         # quitting: the writes still run; reads and a big folder's case adds queued behind
         # them are dropped (else quitting would wait for them)
-        self._pool.start(_Job(fn, lambda: self._closing and 0 <= priority < WRITE), priority)
+        self._jobs.put(priority, fn, lambda: self._closing and 0 <= priority < WRITE)
+        self._pool.start(_Job(self._jobs), priority)
 
     def _on_done(self, call_id: int, result, error) -> None:
         on_done, on_error = self._callbacks.pop(call_id, (None, None))
