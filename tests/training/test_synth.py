@@ -94,12 +94,14 @@ def test_synth_command_writes_pairs_labels_and_contact_sheet(tiny_synth, mini_pa
         assert np.array_equal(cv2.imread(str(out / f"{r['id']}.jpg")), cv2.imread(str(again / f"{r['id']}.jpg")))
 
 
-def test_analysis_loader_refuses_a_synthesis_model(tiny_synth):
+def test_analysis_loader_refuses_a_synthesis_model(tiny_synth, mini_pairs, tmp_path):
     with pytest.raises(ModelError, match="synthesis model") as err:
         load_model(tiny_synth)
     assert str(err.value).count(";") == 1 and "\n" not in str(err.value)
     with pytest.raises(ModelError, match="synthesis model"):
         read_config(tiny_synth)
+    with pytest.raises(SystemExit, match="synthesis model"):  # nor can it start another synthesis model
+        main(["train", "synth", "--data", str(mini_pairs), "--out", str(tmp_path / "x"), "--init", str(tiny_synth)])
 
 
 def test_synth_refuses_an_analysis_model(tiny_model_dir, mini_pairs, tmp_path, capsys):

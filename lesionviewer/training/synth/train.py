@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from lesionviewer.engine.checkpoint import CONFIG_HASH_KEY, load_weights, save_model
+from lesionviewer.engine.checkpoint import CONFIG_HASH_KEY, ModelError, load_weights, save_model
 from lesionviewer.engine.defaults import default_model_config
 from lesionviewer.engine.schedule import NoiseSchedule
 from lesionviewer.engine.unet import UNetConfig
@@ -68,7 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _base_config(args: argparse.Namespace) -> tuple[dict, dict | None, str]:
     """(the UNet + schedule config, the UNet's state or None, what it was initialised from)."""
     if args.init and args.init.lower() != "none":
-        config, state = load_weights(args.init)  # an analysis model: refused if it is not one
+        try:
+            config, state = load_weights(args.init)  # an analysis model: refused if it is not one
+        except ModelError as e:
+            raise SystemExit(f"lesionviewer train synth --init: {e}") from None
         if int(config["working_size"]) != args.size:
             raise SystemExit(f"--size {args.size} differs from {args.init}'s working size {config['working_size']}")
         unet_state = {k[5:]: v for k, v in state.items() if k.startswith("unet.")}
