@@ -172,3 +172,15 @@ def test_unreachable_server_raises_store_unavailable_without_the_password(backen
     with pytest.raises(StoreUnavailable) as caught:
         CaseStore.open(url, user="alice")
     assert "s3cret" not in str(caught.value)
+
+
+def test_importing_the_states_does_not_load_sqlalchemy():
+    """The app's GUI thread imports the enums at start-up; SQLAlchemy waits for the store."""
+    import subprocess
+
+    code = ("import sys; from lesionviewer.store.states import ReviewState, Role; "
+            "import lesionviewer.store as s; assert s.ReviewState is ReviewState; "
+            "print('sqlalchemy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "False"
