@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject
 from lesionviewer.app.message_bar import Banner
 from lesionviewer.app.review_panel import SIGNED_OFF, when
 from lesionviewer.app.tools import EDIT_TOOLS, Tool
+from lesionviewer.store.states import ReviewState
 
 LOCK_STYLE = "background:#1f3a4d; color:#e5f3ff; padding:6px; font-weight:600;"
 
@@ -48,7 +49,7 @@ class EditLock(QObject):
         review = self.sync.review
         if review is not None and review.path == cur.case.path:
             return signed_off_text(review.record) \
-                if review.record.state.value == SIGNED_OFF else None
+                if review.record.state is ReviewState.SIGNED_OFF else None
         # not read from the store yet: the state last known in the case list
         return signed_off_text() if cur.case.review_state == SIGNED_OFF else None
 

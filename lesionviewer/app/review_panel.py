@@ -16,13 +16,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QGroup
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-# States by their ReviewState value: lesionviewer.store (and SQLAlchemy behind it) is imported
-# by the store thread, never by the GUI thread at start-up (about a second on a busy machine).
-SIGNED_OFF, IN_REVIEW = "signed off", "in review"
+from lesionviewer.store.states import ALLOWED, ReviewState  # no SQLAlchemy behind these
+
+# The panel's buttons and the case list go by the states' values (what Case.review_state holds)
+SIGNED_OFF, IN_REVIEW = ReviewState.SIGNED_OFF.value, ReviewState.IN_REVIEW.value
 MOVE_LABELS = {  # button text for a move *to* the state
-    "analysed": "Back to analysed",
+    ReviewState.ANALYSED.value: "Back to analysed",
     IN_REVIEW: "Start review",
-    "corrected": "Mark corrected",
+    ReviewState.CORRECTED.value: "Mark corrected",
 }
 SIGN_OFF_NEEDS_REVIEWER = "Signing off needs the reviewer role"
 
@@ -209,8 +210,6 @@ class ReviewPanel(QWidget):
 
 def allowed_moves(state) -> set[str]:
     """The values of the states a case in ``state`` (a ReviewState) may move to."""
-    from lesionviewer.store.states import ALLOWED
-
     return {s.value for s in ALLOWED[state]}
 
 

@@ -19,6 +19,8 @@ from lesionviewer.app.geometry import mask_contours
 from lesionviewer.app.rater_overlay import RaterOutline
 from lesionviewer.app.review_panel import when
 from lesionviewer.app.store_service import BACKGROUND, WRITE, StoreService
+from lesionviewer.store.states import (PermissionDenied, ReviewError, ReviewState,
+                                       StoreUnavailable)
 
 log = logging.getLogger(__name__)
 COMMIT_DELAY_MS = 1000  # an edit is in the store within this plus the write (issue: 2 s)
@@ -162,8 +164,8 @@ class ReviewSync(QObject):
                                on_done=lambda _r: self._after_write(path),
                                on_error=lambda exc, k=key: self._recorded.discard(k),
                                priority=BACKGROUND)
-        if case is not None and case.review_state in (None, "new"):
-            case.review_state = "analysed"
+        if case is not None and case.review_state in (None, ReviewState.NEW.value):
+            case.review_state = ReviewState.ANALYSED.value
             self.case_updated.emit(case)
 
     # --- the case on screen ----------------------------------------------------------------
@@ -269,8 +271,9 @@ class ReviewSync(QObject):
         self._committed.add(path)
         self.committed.emit(result)
         case = self.session.cases.find(path)
-        if case is not None and case.review_state not in (None, "corrected"):
-            case.review_state = "corrected"
+        corrected = ReviewState.CORRECTED.value
+        if case is not None and case.review_state not in (None, corrected):
+            case.review_state = corrected
             self.case_updated.emit(case)
         if result.conflict is not None:
             self._tell_conflict(path, result)
@@ -290,8 +293,6 @@ class ReviewSync(QObject):
         """Overridden by the window: switch "compare raters" on."""
 
     def _on_commit_failed(self, path: Path, mask, exc: BaseException) -> None:
-        from lesionviewer.store.states import StoreUnavailable
-
         if self._last_sent is not None and self._last_sent[0] == path:
             self._last_sent = None  # not in the store: the next step sends it again
         if isinstance(exc, StoreUnavailable):
@@ -312,8 +313,6 @@ class ReviewSync(QObject):
         path = review.path
 
         def failed(exc: BaseException) -> None:
-            from lesionviewer.store.states import PermissionDenied, ReviewError, StoreUnavailable
-
             if isinstance(exc, (PermissionDenied, ReviewError)):
                 self.message.emit(f"Not done: {exc}.", "warning", None)
             elif isinstance(exc, StoreUnavailable):

@@ -21,6 +21,7 @@ from lesionviewer.app.review_lock import EditLock
 from lesionviewer.app.review_panel import IN_REVIEW, SIGNED_OFF, ReviewPanel, allowed_moves, when
 from lesionviewer.app.review_sync import ReviewSync
 from lesionviewer.app.store_service import StoreService
+from lesionviewer.store.states import ReviewState
 
 JOURNAL_NAME = "store-journal.json"  # lesionviewer.store.offline's, in the app's data folder
 OFFLINE_STYLE = "background:#4d3b12; color:#fff4d6; padding:6px; font-weight:600;"
@@ -98,7 +99,8 @@ class ReviewWindow(QObject):
         menu.addAction(self.compare)
         menu.addSeparator()
         self.move_actions: dict[str, QAction] = {}
-        for state, text in ((IN_REVIEW, "&Start review"), ("corrected", "Mark &corrected"),
+        for state, text in ((IN_REVIEW, "&Start review"),
+                            (ReviewState.CORRECTED.value, "Mark &corrected"),
                             (SIGNED_OFF, "Sign &off…")):
             action = QAction(text, w)
             action.triggered.connect(lambda _=False, s=state: self._menu_move(s))

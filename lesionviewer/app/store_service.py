@@ -27,6 +27,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
+from lesionviewer.store.states import Role, StoreUnavailable  # no SQLAlchemy behind these
+
 log = logging.getLogger(__name__)
 PROBE_MS = 3000  # while offline: how often the server is asked whether it is back
 # Queue priorities (QThreadPool runs the highest first, in order within one): adding a big
@@ -40,11 +42,11 @@ class StoreIdentity:
 
     url: str
     user: str
-    role: object  # lesionviewer.store.states.Role
+    role: Role
 
     @property
     def reviewer(self) -> bool:
-        return self.role.value == "reviewer"
+        return self.role is Role.REVIEWER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,7 +259,7 @@ class StoreService(QObject):
 
     # --- store thread ----------------------------------------------------------------------
     def _open_here(self) -> bool:
-        from lesionviewer.store import CaseStore, StoreUnavailable
+        from lesionviewer.store import CaseStore
         from lesionviewer.store.url import DEFAULT_FILE, default_url, redact, resolve_url
 
         threading.current_thread().name = "case-store"
@@ -286,8 +288,6 @@ class StoreService(QObject):
         self._signals.online.emit(False, str(exc) or type(exc).__name__)
 
     def _run_call(self, call_id: int, fn) -> None:
-        from lesionviewer.store.states import StoreUnavailable
-
         try:
             if self._store is None or self._offline.is_set():
                 raise StoreUnavailable("the case store is not reachable")
@@ -303,8 +303,6 @@ class StoreService(QObject):
 
     def _run_write(self, call_id: int, op: str, args: tuple, kwargs: dict,
                    path: Path | None = None) -> None:
-        from lesionviewer.store.states import StoreUnavailable
-
         def resolved(case_id):  # the case id first, and save_mask's parent
             if path is None:
                 return args, kwargs
@@ -347,8 +345,6 @@ class StoreService(QObject):
         return self._queue
 
     def _probe_here(self) -> None:
-        from lesionviewer.store.states import StoreUnavailable
-
         if self._closing:
             return
         if self._store is None:
@@ -363,8 +359,6 @@ class StoreService(QObject):
 
     def _back_online(self) -> None:
         """The server answers: write what was held, in order, then say it is back."""
-        from lesionviewer.store.states import StoreUnavailable
-
         self._offline.clear()
         report = None
         if self._queue is not None or self.journal_path.exists():
