@@ -16,7 +16,6 @@ update) and :attr:`StoreService.online_changed` says so.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import heapq
 import itertools
 import logging
@@ -57,17 +56,6 @@ class Replayed:
     written: int
     conflicts: list  # SaveResult
     refused: list  # (journal entry, reason)
-
-
-def _real_conflicts(report) -> list:
-    """The report's conflicts, less those with this same flush's own earlier saves: two saves
-    of one case held while offline both name the parent seen before, so the second replays
-    as a conflict with the first (stored with its held time as its created_at)."""
-    own = {(e["args"]["case_id"], _dt.datetime.fromisoformat(e["held_at"]))
-           for e in report.written if e["op"] == "save_mask"}
-    return [r for r in report.conflicts
-            if not (r.conflict.author == r.version.author and r.conflict.source == "offline"
-                    and (r.conflict.case_id, r.conflict.created_at) in own)]
 
 
 class _Signals(QObject):
@@ -366,7 +354,8 @@ class StoreService(QObject):
             try:
                 if queue.pending(store):
                     report = queue.flush(store)
-                    self._follow_replayed(report)
+                    # the next save of a case follows the newest version the flush wrote
+                    self._parents.update(report.newest_versions())
             except StoreUnavailable as exc:  # gone again half-way: the rest stays held
                 self._went_offline(exc)
                 self._signals.held.emit(len(queue.pending(store)))
@@ -381,16 +370,7 @@ class StoreService(QObject):
         self._signals.online.emit(True, "")
         if report is not None:
             self._signals.replayed.emit(Replayed(
-                len(report.written), _real_conflicts(report), list(report.refused)))
-
-    def _follow_replayed(self, report) -> None:
-        """(Store thread.) The next save of a case whose held saves were just written follows
-        the newest of them (the journal's report does not carry their ids)."""
-        cases = {e["args"]["case_id"] for e in report.written if e["op"] == "save_mask"}
-        for case_id in cases:
-            mine = self._store.latest_masks(case_id).get(self._store.user)
-            if mine is not None:
-                self._parents[case_id] = mine.id
+                len(report.written), list(report.conflicts), list(report.refused)))
 
     def _close_here(self) -> None:
         if self._store is not None:

@@ -6,6 +6,9 @@ atomically as a whole, under a lock file, so a crash or a second program never l
 half-written) and the app goes read-only. :meth:`WriteQueue.flush` replays the held writes
 in order once the store answers: a mask saved on a version that someone else has since
 moved past is stored all the same and reported as a conflict (both kept), never dropped.
+Several saves of one case held on the same parent (the app could not learn the first one's
+new version id while the server was away) form a line: each replays on the version the one
+before it wrote, so only a save made meanwhile elsewhere is a conflict.
 A write the store refuses for good (a signed-off case, a missing permission) moves to the
 journal's ``refused`` list with the reason, so it is never lost silently either.
 
@@ -42,12 +45,20 @@ OPERATIONS = ("save_mask", "set_state", "record_analysis")
 class FlushReport:
     """What :meth:`WriteQueue.flush` did. written: entries now in the store; conflicts: the
     saves that were stale (both versions kept); refused: (entry, reason) kept in the journal's
-    refused list; remaining: entries still held (the store went away again mid-flush)."""
+    refused list; remaining: entries still held (the store went away again mid-flush);
+    version_ids: {journal entry id: the mask version id its save wrote}, in replay order."""
 
     written: list[dict] = dataclasses.field(default_factory=list)
     conflicts: list[SaveResult] = dataclasses.field(default_factory=list)
     refused: list[tuple[dict, str]] = dataclasses.field(default_factory=list)
     remaining: int = 0
+    version_ids: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def newest_versions(self) -> dict[int, int]:
+        """{case id: the version id of the last save of the case this flush wrote}: the
+        parent of the user's next save of it."""
+        cases = {e["id"]: e["args"]["case_id"] for e in self.written if e["op"] == "save_mask"}
+        return {cases[entry_id]: version for entry_id, version in self.version_ids.items()}
 
 
 class WriteQueue:
@@ -125,8 +136,11 @@ class WriteQueue:
                                 entry["args"].get("case_id"), reason)
                 else:
                     report.written.append(entry)
-                    if isinstance(result, SaveResult) and result.conflict is not None:
-                        report.conflicts.append(result)
+                    if isinstance(result, SaveResult):
+                        report.version_ids[entry["id"]] = result.version.id
+                        _chain(entry, result.version.id, entries[n + 1:])
+                        if result.conflict is not None:
+                            report.conflicts.append(result)
                 # off the journal at once: a crash now replays at most the write in flight
                 self._write({"pending": kept + entries[n + 1:], "refused": journal["refused"]})
             report.remaining = sum(1 for e in kept if _belongs(e, store))
@@ -169,6 +183,19 @@ class WriteQueue:
 
 def _belongs(entry: dict, store) -> bool:
     return entry.get("store") == store.url_for_display and entry.get("user") == store.user
+
+
+def _chain(saved: dict, version_id: int, later: list[dict]) -> None:
+    """The later held saves of the same case, store and user made on the parent ``saved``
+    was made on now follow the version it wrote (kept in the journal with them, so a flush
+    cut short by the server going away again keeps the line)."""
+    case_id, parent_id = saved["args"]["case_id"], saved["args"]["parent_id"]
+    for entry in later:
+        args = entry["args"]
+        if entry["op"] == "save_mask" and args["case_id"] == case_id and \
+                args["parent_id"] == parent_id and entry.get("store") == saved.get("store") \
+                and entry.get("user") == saved.get("user"):
+            args["parent_id"] = version_id
 
 
 def _replay(store, entry: dict):

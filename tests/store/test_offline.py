@@ -69,6 +69,51 @@ def test_a_held_save_on_a_stale_version_is_a_conflict_not_a_loss(alice, store_ur
     assert len(alice.history(case.id)) == 3
 
 
+def test_several_held_saves_of_one_case_form_a_line(alice, tmp_path):
+    case = alice.add_case(h.photo(tmp_path))
+    base = alice.save_mask(case.id, h.box(0, 0, 5, 5), None).version
+    queue = WriteQueue(tmp_path / "journal.json")
+    gone = _GoneStore(alice)
+    for size in (6, 7, 8):  # each held on the parent seen before the server went away
+        queue.save_mask(gone, case.id, h.box(0, 0, size, size), base.id)
+    report = queue.flush(alice)
+    assert not report.conflicts and len(report.written) == 3
+    first, second, third = alice.history(case.id, author="alice")[1:]
+    assert [first.parent_id, second.parent_id, third.parent_id] == [base.id, first.id, second.id]
+    assert list(report.version_ids.values()) == [first.id, second.id, third.id]
+    assert report.newest_versions() == {case.id: third.id}
+
+
+def test_a_line_of_held_saves_keeps_its_order_across_a_cut_short_flush(alice, store_url,
+                                                                        tmp_path):
+    case = alice.add_case(h.photo(tmp_path))
+    base = alice.save_mask(case.id, h.box(0, 0, 5, 5), None).version
+    queue = WriteQueue(tmp_path / "journal.json")
+    gone = _GoneStore(alice)
+    for size in (6, 7):
+        queue.save_mask(gone, case.id, h.box(0, 0, size, size), base.id)
+
+    class _GoneAfterOne:  # the server answers one write, then goes away again
+        url_for_display, user = alice.url_for_display, alice.user
+
+        def __init__(self):
+            self.calls = 0
+
+        def save_mask(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls > 1:
+                raise StoreUnavailable("gone again")
+            return alice.save_mask(*args, **kwargs)
+
+    assert queue.flush(_GoneAfterOne()).remaining == 1
+    with CaseStore.open(store_url, user="alice") as other_desk:  # a real conflict meanwhile
+        meanwhile = other_desk.save_mask(case.id, h.box(0, 0, 3, 3), None)
+    report = WriteQueue(tmp_path / "journal.json").flush(alice)  # after a restart
+    first = alice.history(case.id, author="alice")[1]
+    assert [c.conflict.id for c in report.conflicts] == [meanwhile.version.id]
+    assert report.conflicts[0].version.parent_id == first.id  # still the line, not the base
+
+
 def test_refused_writes_are_kept_with_their_reason(alice, store_url, tmp_path):
     case = alice.add_case(h.photo(tmp_path))
     alice.record_analysis(case.id, h.summary())
