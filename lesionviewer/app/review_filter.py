@@ -1,19 +1,19 @@
 """The case list's review filters: by review state and by rater.
 
 The state filter reads each case's review state (known once the case is in the store). The
-rater filter asks the store which cases the rater drew a mask for (one indexed query on the
-store thread), so it covers cases not opened yet in this session too.
+rater filter asks the store which of the listed cases the rater drew a mask for (one query on
+the store thread), so it covers cases not opened yet in this session too; cases the store
+gets to know later (a big folder is added in the background) are asked about as they come.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from lesionviewer.app.case_list import REVIEW_ORDER
 
 ANY = "any"
-QUEUE_FETCH = 20_000  # queue rows read for a rater filter or the rater-disagreement sort
 
 
 class ReviewFilter(QObject):
@@ -29,6 +29,9 @@ class ReviewFilter(QObject):
         self.rater.addItem(ANY)
         self.rater.setToolTip("Show only cases this rater drew a mask for")
         self._rater_cases: set[int] | None = None  # store case ids of the chosen rater
+        self._asked: set[int] = set()  # store case ids asked about for the chosen rater
+        self._ask_timer = QTimer(self, singleShot=True, interval=200)  # cases added meanwhile
+        self._ask_timer.timeout.connect(self._ask)
         row = QHBoxLayout()
         row.addWidget(QLabel("Review"))
         row.addWidget(self.state, 1)
@@ -59,24 +62,36 @@ class ReviewFilter(QObject):
 
     def _on_case_updated(self, case) -> None:
         self.add_raters(case.raters)
+        if self._rater_cases is not None and \
+                self.sync.case_ids.get(case.path) not in self._asked:
+            self._ask_timer.start()  # in the store since the rater was chosen
         if self.state.currentText() != ANY or self._rater_cases is not None:
             self._apply()
 
     def _on_rater(self, rater: str) -> None:
+        self._asked = set()
         if rater == ANY:
             self._rater_cases = None
             self._apply()
             return
         self._rater_cases = set()  # nothing shown until the store answers
         self._apply()
+        self._ask()
+
+    def _ask(self) -> None:
+        """Ask the store which of the listed cases not asked about yet the rater drew."""
+        rater, ids = self.rater.currentText(), set(self.sync.case_ids.values()) - self._asked
+        if rater == ANY or not ids:
+            return
+        self._asked |= ids
         self.sync.service.call(
-            lambda store: [row.case_id for row in store.review_queue(
-                order="state", rater=rater, limit=QUEUE_FETCH)],
-            lambda ids, r=rater: self._on_rater_cases(r, ids), lambda exc: None)
+            lambda store: [row.case_id for row in store.queue_rows(ids, rater=rater)],
+            lambda found, r=rater: self._on_rater_cases(r, found),
+            lambda exc, r=rater: self._asked.difference_update(ids))
 
     def _on_rater_cases(self, rater: str, ids) -> None:
-        if self.rater.currentText() == rater:
-            self._rater_cases = set(ids)
+        if self.rater.currentText() == rater and self._rater_cases is not None:
+            self._rater_cases |= set(ids)
             self._apply()
 
     def _apply(self) -> None:

@@ -350,9 +350,9 @@ class ReviewSync(QObject):
         self.refresh()
 
     def fetch_disagreement(self) -> None:
-        """The raters' disagreement of every listed case (for the rater queue), from the
-        store's queue in one read."""
-        from lesionviewer.app.review_filter import QUEUE_FETCH
+        """The raters' disagreement of every listed case (for the rater queue): the store's
+        queue rows of the listed cases, in one read."""
+        ids = list(self.case_ids.values())
 
         def apply(rows) -> None:
             by_id = {row.case_id: row for row in rows}
@@ -363,6 +363,4 @@ class ReviewSync(QObject):
                     case.disagreement, case.review_state = row.disagreement, row.state.value
                     self.case_updated.emit(case)
 
-        self.service.call(lambda store: store.review_queue(order="disagreement",
-                                                           limit=QUEUE_FETCH),
-                          apply, lambda exc: None)
+        self.service.call(lambda store: store.queue_rows(ids), apply, lambda exc: None)

@@ -339,7 +339,7 @@ class StoreService(QObject):
             self._open_here()
             return
         try:
-            self._store.role_of(self._store.user)  # one indexed row: is the server there?
+            self._store.ping()  # one round trip: is the server there?
         except StoreUnavailable as exc:
             self._signals.online.emit(False, str(exc))
             return

@@ -16,6 +16,7 @@ from lesionviewer.store.states import ReviewState
 
 ORDERS = ("uncertainty", "disagreement", "state")
 MAX_LIMIT = 10_000
+QUEUE_ROWS_CHUNK = 5_000  # ids per query of queue_rows (PostgreSQL binds at most 65,535)
 
 
 def queue_query(order: str, state: ReviewState | None, rater: str | None, limit: int,
@@ -27,14 +28,12 @@ def queue_query(order: str, state: ReviewState | None, rater: str | None, limit:
     if offset < 0 or limit < 0:
         raise ValueError("limit and offset cannot be negative")
     c = t.cases.c
-    query = select(c.id, c.photo_uri, c.state, c.ged, c.malignancy, c.disagreement, c.raters,
-                   c.last_author)
+    query = _columns()
     if state is not None:
         # state_rank for the workflow order, so its (state_rank, id) index serves both
         query = query.where(c.state_rank == state.rank if order == "state" else c.state == state.value)
     if rater is not None:
-        mv = t.mask_versions.c
-        query = query.where(exists(select(mv.id).where(mv.author == rater, mv.case_id == c.id)))
+        query = query.where(_drawn_by(rater))
     if order == "uncertainty":
         query = query.order_by(c.queue_uncertainty.desc(), c.id.desc())
     elif order == "disagreement":
@@ -42,6 +41,24 @@ def queue_query(order: str, state: ReviewState | None, rater: str | None, limit:
     else:
         query = query.order_by(c.state_rank, c.id)
     return query.limit(min(limit, MAX_LIMIT)).offset(offset)
+
+
+def rows_query(case_ids: list[int], rater: str | None):
+    """The SELECT behind :meth:`CaseStore.queue_rows` for one chunk of case ids."""
+    query = _columns().where(t.cases.c.id.in_(case_ids)).order_by(t.cases.c.id)
+    return query if rater is None else query.where(_drawn_by(rater))
+
+
+def _columns():
+    c = t.cases.c
+    return select(c.id, c.photo_uri, c.state, c.ged, c.malignancy, c.disagreement, c.raters,
+                  c.last_author)
+
+
+def _drawn_by(rater: str):
+    """The case has a mask version by ``rater`` (index on mask_versions(author, case_id))."""
+    mv = t.mask_versions.c
+    return exists(select(mv.id).where(mv.author == rater, mv.case_id == t.cases.c.id))
 
 
 def queue_row(row) -> QueueRow:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -101,6 +101,13 @@ class CaseStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @_guarded
+    def ping(self) -> None:
+        """One round trip to the database (``SELECT 1``): returns when it answers, raises
+        StoreUnavailable when it cannot be reached. For a probe while the server is away."""
+        with db.reading(self._engine) as conn:
+            conn.execute(select(literal(1))).scalar_one()
 
     def __enter__(self) -> "CaseStore":
         return self
@@ -342,6 +349,21 @@ class CaseStore:
                             limit, offset)
         with db.reading(self._engine) as conn:
             return [queue_row(r) for r in conn.execute(query)]
+
+    @_guarded
+    def queue_rows(self, case_ids: Iterable[int], rater: str | None = None) -> list[QueueRow]:
+        """The review-queue rows of these cases (of those ``rater`` drew a mask for, given
+        one), in case id order; ids not in the store are left out. Read by primary key in
+        chunks, so any number of ids stays within the drivers' bound-parameter limits."""
+        from lesionviewer.store.queue import QUEUE_ROWS_CHUNK, queue_row, rows_query
+
+        ids = sorted(set(case_ids))
+        rows: list[QueueRow] = []
+        with db.reading(self._engine) as conn:
+            for start in range(0, len(ids), QUEUE_ROWS_CHUNK):
+                chunk = ids[start:start + QUEUE_ROWS_CHUNK]
+                rows += [queue_row(r) for r in conn.execute(rows_query(chunk, rater))]
+        return rows
 
     @_guarded
     def agreement(self, case_id: int) -> Agreement | None:

@@ -132,8 +132,19 @@ def test_a_save_made_meanwhile_elsewhere_is_a_conflict_and_both_are_kept(
 
 
 def test_the_case_list_filters_and_sorts_by_review_state_and_rater(
-        make_window, case_folder, qtbot, store_url):
+        make_window, case_folder, qtbot, store_url, monkeypatch):
     other_case = "ISIC_0024311"
+    asked, queue_rows = [], CaseStore.queue_rows
+
+    def whole_queue(*args, **kwargs):
+        raise AssertionError("the app reads the rows of its listed cases, not the whole queue")
+
+    def rows_of(store, case_ids, rater=None):
+        asked.append((sorted(case_ids), rater))
+        return queue_rows(store, case_ids, rater=rater)
+
+    monkeypatch.setattr(CaseStore, "review_queue", whole_queue)
+    monkeypatch.setattr(CaseStore, "queue_rows", rows_of)
     with CaseStore.open(store_url, user="lead") as lead:  # lead: the store's reviewer
         a = lead.add_case(case_folder / f"{CASE}.jpg")
         b = lead.add_case(case_folder / f"{other_case}.jpg")
@@ -161,12 +172,14 @@ def test_the_case_list_filters_and_sorts_by_review_state_and_rater(
     qtbot.waitUntil(lambda: shown() == [other_case], timeout=10_000)
     window.review.filter.set_filter()
     assert sorted(shown()) == sorted([CASE, other_case])
+    assert asked == [([a.id, b.id], "bob")]
 
     window.review.sort_by_disagreement()  # Review > Review queue: raters disagree most
     assert window.case_list.sort_combo.currentText() == RATER_QUEUE
     qtbot.waitUntil(lambda: cases.find(case_folder / f"{other_case}.jpg").disagreement
                     is not None, timeout=10_000)
     qtbot.waitUntil(lambda: shown() == [other_case, CASE], timeout=5_000)
+    assert asked[1:] == [([a.id, b.id], None)]
     window.case_list.set_sort("Review state")
     qtbot.waitUntil(lambda: shown() == [CASE, other_case], timeout=5_000)  # in review first
 

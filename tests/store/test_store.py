@@ -184,3 +184,33 @@ def test_importing_the_states_does_not_load_sqlalchemy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_ping_answers_while_the_server_is_there(alice):
+    assert alice.ping() is None
+
+
+def test_ping_raises_store_unavailable_when_the_server_is_gone():
+    from lesionviewer.store import db
+
+    url = "postgresql://alice:secret-word@127.0.0.1:1/cases"  # nothing listens on port 1
+    gone = CaseStore(db.make_engine(url), url, "alice", Role.ANNOTATOR)
+    with pytest.raises(StoreUnavailable) as caught:
+        gone.ping()
+    assert "secret-word" not in str(caught.value)
+    gone.close()
+
+
+def test_queue_rows_of_given_cases(alice, bob, tmp_path):
+    cases = [alice.add_case(h.photo(tmp_path, f"{n}.png", n)) for n in range(4)]
+    bob.save_mask(cases[1].id, h.box(0, 0, 5, 5), None)
+    bob.save_mask(cases[3].id, h.box(0, 0, 5, 5), None)
+    alice.save_mask(cases[3].id, h.box(0, 0, 9, 9), None)
+    rows = alice.queue_rows([c.id for c in cases[1:]])
+    assert [r.case_id for r in rows] == [c.id for c in cases[1:]]  # case id order
+    assert rows[2].raters == 2 and rows[2].disagreement > 0
+    assert [r.case_id for r in alice.queue_rows([c.id for c in cases], rater="bob")] == \
+        [cases[1].id, cases[3].id]
+    assert alice.queue_rows([]) == [] and alice.queue_rows([10_000]) == []
+    many = list(range(1, 70_001))  # past PostgreSQL's 65,535 bound parameters: in chunks
+    assert len(alice.queue_rows(many)) == 4
