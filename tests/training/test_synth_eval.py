@@ -59,7 +59,7 @@ def test_evaluate_synth_on_a_tiny_set(tmp_path, tiny_model_dir):
                  "--ablation", str(tmp_path / "ablation"), "--model", str(tiny_model_dir), "--out", str(out),
                  "--card", str(card), "--cache", str(tmp_path / "cache"), "--fidelity-n", "4",
                  "--fractions", "0.25", "1.0", "--timesteps", "60", "--pixels-per-image", "16", "--members", "1",
-                 "--epochs", "1", "--repeats", "2", "--threads", "1"]) == 0
+                 "--epochs", "1", "--repeats", "2", "--min-steps", "1", "--threads", "1"]) == 0
     report = json.loads((out / "report.json").read_text())
 
     realism = {r["set"]: r for r in report["realism"]["rows"]}
@@ -75,7 +75,7 @@ def test_evaluate_synth_on_a_tiny_set(tmp_path, tiny_model_dir):
     assert [(r["fraction"], r["arm"]) for r in rows] == [
         (f, arm) for f in (0.25, 1.0) for arm in ("real", "synthetic (full)", "synthetic (ablation)")]
     assert [r["train_images"] for r in rows[::3]] == [3, 12]
-    assert len(rows[0]["dice_per_seed"]) == 2 and len(rows[4]["gain_per_seed"]) == 2
+    assert len(rows[1]["gain_per_seed"]) == 2 and len(rows[4]["gain_per_seed"]) == 1  # all of train: one seed
     assert rows[0]["epochs"][0] > rows[1]["epochs"][0]  # fewer rows, more epochs: the same number of steps
     assert rows[1]["synthetic_images"] == 7 and rows[2]["synthetic_images"] == 7  # val-parented pair left out
     assert all(sum(g["n"] for g in r["per_group"].values()) == 6 for r in rows)  # scored on all of val

@@ -56,21 +56,27 @@ def _by_group(values: np.ndarray, groups: np.ndarray) -> dict[str, dict]:
     return {g: {"n": int((groups == g).sum()), "dice": round(float(values[groups == g].mean()), 4)} for g in present}
 
 
-def _equal_epochs(epochs: int, rows: int, most_rows: int) -> int:
+BATCH_ROWS = 4096  # probe_fit.train_probe's batch
+
+
+def _equal_epochs(epochs: int, rows: int, most_rows: int, min_steps: int) -> int:
     """Epochs giving an arm of ``rows`` pixel rows about as many optimiser steps as ``epochs``
-    epochs of the fraction's largest arm, so no arm wins by training longer."""
-    return max(1, round(epochs * most_rows / max(1, rows)))
+    epochs of the fraction's largest arm (and at least ``min_steps``), so no arm wins by
+    training longer and small fractions are not left undertrained."""
+    visits = max(epochs * most_rows, min_steps * BATCH_ROWS)
+    return max(1, round(visits / max(1, rows)))
 
 
 def label_fraction_table(train_fs: FeatureSet, val_fs: FeatureSet, val_masks: np.ndarray, val_groups: list[str],
                          synthetic: dict[str, FeatureSet], probe_cfg: ProbeConfig, *, fractions, epochs: int = 3,
-                         seed: int = 0, repeats: int = 1, log=print, cache_dir=None,
+                         seed: int = 0, repeats: int = 1, min_steps: int = 0, log=print, cache_dir=None,
                          keys: dict[str, str] | None = None) -> list[dict]:
     """One row per (fraction, arm): arm "real" and one per synthetic set (real + all its pairs).
 
     Each row is averaged over ``repeats`` seeds (seed, seed + 1, ...): the seed draws the real
-    labelled images and the probe's initialisation, the same in every arm. Within a fraction and
-    seed every arm gets the same number of optimiser steps (``epochs`` epochs of its largest arm).
+    labelled images and the probe's initialisation, the same in every arm; fraction 1.0 takes
+    one seed (every real image is in it). Within a fraction and seed every arm gets the same
+    number of optimiser steps (``epochs`` epochs of its largest arm, at least ``min_steps``).
     train_fs / synthetic: pixel features (``pixels``, ``pixel_labels``); val_fs: whole maps.
     keys: feature cache keys by name ("train", "val", each synthetic set's); with them and
     ``cache_dir`` each arm's per-case `val` Dice is cached, so the real arms can run ahead."""
@@ -83,11 +89,11 @@ def label_fraction_table(train_fs: FeatureSet, val_fs: FeatureSet, val_masks: np
     for fraction in fractions:
         scores: dict[str, list[np.ndarray]] = {arm: [] for arm in ("real", *synthetic)}
         used_epochs: dict[str, list[int]] = {arm: [] for arm in scores}
-        for r in range(repeats):
+        for r in range(repeats if fraction < 1.0 else 1):
             chosen = label_subset(n_real, fraction, seed + r)
             most = (len(chosen) + max(n_synth.values(), default=0)) * per_image
             for arm in scores:
-                arm_epochs = _equal_epochs(epochs, (len(chosen) + n_synth.get(arm, 0)) * per_image, most)
+                arm_epochs = _equal_epochs(epochs, (len(chosen) + n_synth.get(arm, 0)) * per_image, most, min_steps)
 
                 def fit_and_score(arm=arm, chosen=chosen, arm_epochs=arm_epochs, r=r) -> dict:
                     x, y = pixel_rows(train_fs, chosen, channels)
@@ -111,7 +117,7 @@ def label_fraction_table(train_fs: FeatureSet, val_fs: FeatureSet, val_masks: np
         for arm, runs in scores.items():
             per_case = np.mean(runs, axis=0)
             row = {"fraction": fraction, "train_images": int(len(label_subset(n_real, fraction, seed))), "arm": arm,
-                   "synthetic_images": int(n_synth.get(arm, 0)), "repeats": repeats, "epochs": used_epochs[arm],
+                   "synthetic_images": int(n_synth.get(arm, 0)), "repeats": len(runs), "epochs": used_epochs[arm],
                    "dice": round(float(per_case.mean()), 4),
                    "dice_per_seed": [round(float(d.mean()), 4) for d in runs],
                    "per_group": _by_group(per_case, groups)}
@@ -122,7 +128,7 @@ def label_fraction_table(train_fs: FeatureSet, val_fs: FeatureSet, val_masks: np
                 row["gain_per_seed"] = [round(float(d.mean() - b.mean()), 4) for d, b in zip(runs, scores["real"])]
                 row["per_group_gain"] = {g: round(float(diff[groups == g].mean()), 4) for g in row["per_group"]}
             rows.append(row)
-            log(f"  fraction {fraction:>4} {arm:>22}: val Dice {row['dice']:.4f} over {repeats} seed(s)"
+            log(f"  fraction {fraction:>4} {arm:>22}: val Dice {row['dice']:.4f} over {len(runs)} seed(s)"
                 + (f"  gain {row['gain']:+.4f} {row['gain_interval']} per seed {row['gain_per_seed']}"
                    if "gain" in row else ""))
     return rows

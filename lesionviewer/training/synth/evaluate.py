@@ -26,12 +26,15 @@ from pathlib import Path
 import numpy as np
 
 PARTS = ("realism", "fidelity", "probe")
+ORACLE = "real pairs as extra (oracle)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="real data in the shared format, with splits.csv (train / val)")
     p.add_argument("--synthetic", required=True, help="synthetic pairs of the model under test (`lesionviewer synth`)")
     p.add_argument("--ablation", help="synthetic pairs of the ablation (mask-only, no consistency loss, same budget)")
+    p.add_argument("--oracle", help="real train pairs copied as if synthetic: a third probe arm, what perfect "
+                   "synthetic pairs could give (probe part only)")
     p.add_argument("--model", help="analysis model whose features and Analyzer measure (default: the installed one)")
     p.add_argument("--out", default="models/lesionviewer-synth-s96/evaluation", help="folder for report.json / .md")
     p.add_argument("--card", help="model card whose '## Measurements' section the report replaces")
@@ -43,10 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.2, 1.0])
     p.add_argument("--timesteps", type=int, nargs="+", default=[60], help="probe feature timesteps")
     p.add_argument("--pixels-per-image", type=int, default=128)
-    p.add_argument("--members", type=int, default=3, help="probe ensemble members (the shipped probe has 5)")
+    p.add_argument("--members", type=int, default=1, help="probe ensemble members (the shipped probe has 5)")
+    p.add_argument("--min-steps", type=int, default=150, help="optimiser steps of every probe at least")
     p.add_argument("--epochs", type=int, default=3, help="epochs of the largest arm at each fraction (the others "
                    "train as many steps)")
-    p.add_argument("--repeats", type=int, default=3, help="seeds per fraction (labelled images and probe initialisation)")
+    p.add_argument("--repeats", type=int, default=2, help="seeds per fraction (labelled images and probe initialisation)")
     p.add_argument("--train-limit", type=int, help="first N real train cases only (tests)")
     p.add_argument("--val-limit", type=int, help="first N val cases only (tests)")
     p.add_argument("--device", default="cpu")
@@ -96,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     train_cases = read_cases(args.data, split="train")[: args.train_limit]
     all_val = read_cases(args.data, split="val")
     val_cases = all_val[: args.val_limit]
-    sets = {"synthetic (full)": args.synthetic, **({"synthetic (ablation)": args.ablation} if args.ablation else {})}
+    sets = {"synthetic (full)": args.synthetic, **({"synthetic (ablation)": args.ablation} if args.ablation else {}),
+            **({ORACLE: args.oracle} if args.oracle and "probe" in args.parts else {})}
     synthetic = {name: _synthetic_cases(folder, all_val, args.max_synthetic, args.seed) for name, folder in sets.items()}
     for name, (cases, _) in synthetic.items():
         if not cases:
@@ -123,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
 
         order = np.random.default_rng(args.seed).permutation(len(train_cases))[: len(val_cases)]
         floor = D.load_arrays([train_cases[i] for i in order], size)
-        n = min([len(val_cases), len(floor.ids)] + [len(a.ids) for a in arrays.values()])
+        n = min([len(val_cases), len(floor.ids)] + [len(a.ids) for k, a in arrays.items() if k != ORACLE])
         document["realism"] = {"n": n, "timestep": args.kid_timestep, "rows": realism_rows(
-            model, val.images, floor.images, floor.masks, {k: a.images for k, a in arrays.items()}, n,
+            model, val.images, floor.images, floor.masks, {k: a.images for k, a in arrays.items() if k != ORACLE}, n,
             timestep=args.kid_timestep, seed=args.seed, cache_dir=cache)}
         document["commands"]["realism"] = command
         _log_rows(document["realism"]["rows"], ("set", "n", "kid", "kid_std", "frechet"))
@@ -144,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append(fidelity_row(f"real val at {side} px (ceiling)", analyse_pairs(
                 analyzer, ceiling, seed=args.seed, cache_dir=cache, size=side)))
         for name, (cases, tones) in synthetic.items():
+            if name == ORACLE:
+                continue
             rows.append(fidelity_row(name, analyse_pairs(analyzer, cases[:k], seed=args.seed, cache_dir=cache),
                                      tones[:k]))
         document["fidelity"] = {"n": k, "method": analyzer.default_settings.method.value, "rows": rows}
@@ -168,11 +175,12 @@ def run(args: argparse.Namespace) -> int:
                                                         pixels_per_image=args.pixels_per_image, **common)
         groups = case_tone_groups(val_cases)
         rows = label_fraction_table(train_fs, val_fs, val.masks, groups, synth_fs, probe_cfg, fractions=args.fractions,
-                                    epochs=args.epochs, seed=args.seed, repeats=args.repeats,
+                                    epochs=args.epochs, seed=args.seed, repeats=args.repeats, min_steps=args.min_steps,
                                     log=lambda s: print(s, flush=True),
                                     cache_dir=cache, keys=keys)
         document["probe"] = {"timesteps": args.timesteps, "pixels_per_image": args.pixels_per_image,
                              "members": args.members, "epochs": args.epochs, "repeats": args.repeats,
+                             "min_steps": args.min_steps,
                              "blocks": list(probe_cfg.blocks),
                              "feature_size": probe_cfg.feature_size, "rows": rows}
         document["commands"]["probe"] = command
