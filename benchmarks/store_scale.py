@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store_common import add_backend_argument, chosen, fresh_urls, machine_load  # noqa: E402
+from store_common import (add_backend_argument, chosen, fresh_urls, machine_load,  # noqa: E402
+                          tests_module)
 
 MASK_H, MASK_W = 768, 1024
 BIG_H, BIG_W = 3000, 4000  # a 12 MP photo: every 1000th case, to time opening one of those
@@ -64,7 +65,10 @@ def fill(url: str, n_cases: int, seed: int = 0) -> list[int]:
     from lesionviewer.store.db import make_engine
     from lesionviewer.store.schema import analyses, audit, cases, mask_versions
 
-    with CaseStore.open(url, user="bench"):
+    from lesionviewer.store.url import is_postgresql
+
+    # a team store records the database login: there the owner, who fills it in bulk below
+    with CaseStore.open(url, user=None if is_postgresql(url) else "bench"):
         pass  # creates the schema (migrations) and the first user
     rng = np.random.default_rng(seed)
     pngs = ellipse_masks(8, rng)
@@ -148,7 +152,7 @@ def measure(url: str, two_raters: list[int], runs: int, deep: int) -> list[tuple
 
     results = []
     rng = random.Random(1)
-    with CaseStore.open(url, user="rater_a") as store:
+    with CaseStore.open(tests_module("pg_server").login_url(url, "rater_a"), user="rater_a") as store:
         for order in ("uncertainty", "disagreement", "state"):
             for label, kwargs in (("all", {}), ("state=analysed", {"state": ReviewState.ANALYSED}),
                                   ("rater=rater_b", {"rater": "rater_b"}),

@@ -9,9 +9,10 @@
 ``cases grant NAME ROLE``  make a user a reviewer (may sign off) or an annotator; reviewers only.
 
 ``--db URL`` (else ``$LESIONVIEWER_DB``, else the app's setting, else the SQLite file in the
-user data folder) and ``--user NAME`` (else the app's user name setting, else the OS login)
-apply to every sub-command, before or after its name. Every error is one line on stderr and a non-zero exit status; a URL is
-only ever shown with its password replaced by ``***``.
+user data folder) and ``--user NAME`` (else the app's user name setting, else the OS login;
+a team store records the database login and refuses another name) apply to every sub-command,
+before or after its name. Every error is one line on stderr and a non-zero exit status; a URL
+is only ever shown with its password replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def _store_options(p: argparse.ArgumentParser, default) -> None:
                    help="store URL: sqlite:///path/cases.sqlite or postgresql://user@host/db?sslmode=... "
                         "(default: $LESIONVIEWER_DB, the app's setting, or the SQLite file in the user data folder)")
     p.add_argument("--user", metavar="NAME", default=default,
-                   help="who is recorded on writes (default: the app's user name setting, else the OS login)")
+                   help="who is recorded on writes (default: the app's user name setting, else the OS login; "
+                        "a team store always records your database login)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,17 +82,19 @@ def _error(message: str, secret: str | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lesionviewer.store.url import normalise, redact, resolve_url
+    from lesionviewer.store.url import is_postgresql, normalise, redact, resolve_url
 
     saved = app_settings()
     url = resolve_url(args.db, saved.get("db_url") if isinstance(saved.get("db_url"), str) else None)
-    if not args.user and isinstance(saved.get("user_name"), str) and saved["user_name"].strip():
-        args.user = saved["user_name"].strip()
     try:
         secret = normalise(url).password
     except ValueError as exc:
         _error(exc)
         return EXIT_FAILED
+    # the app's user name is for one desk; a team store records the database login
+    if not args.user and isinstance(saved.get("user_name"), str) and saved["user_name"].strip() \
+            and not is_postgresql(url):
+        args.user = saved["user_name"].strip()
     try:
         return _run(args, url)
     except KeyboardInterrupt:

@@ -15,7 +15,8 @@ import importlib
 _WHERE = {
     "Agreement": "records", "CaseRecord": "records", "ImportReport": "records",
     "MaskVersion": "records", "QueueRow": "records", "SaveResult": "records",
-    "ALLOWED": "states", "PermissionDenied": "states", "ReviewError": "states",
+    "ALLOWED": "states", "LoginMismatch": "states", "PermissionDenied": "states",
+    "ReviewError": "states",
     "ReviewState": "states", "Role": "states", "StoreUnavailable": "states",
     "CaseStore": "store", "default_user": "store",
     "redact": "url", "resolve_url": "url",

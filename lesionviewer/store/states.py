@@ -69,6 +69,10 @@ class PermissionDenied(Exception):
     """The user lacks the role for this (signing off, reopening or granting needs a reviewer)."""
 
 
+class LoginMismatch(PermissionDenied):
+    """On a team store (PostgreSQL) the user is the database login; another name was asked for."""
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached (server down, network gone); the message is redacted."""
 

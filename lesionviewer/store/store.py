@@ -26,8 +26,8 @@ from lesionviewer.store import db, schema as t
 from lesionviewer.store.masks import encode_mask
 from lesionviewer.store.records import (Agreement, CaseRecord, ImportReport, MaskVersion,
                                         QueueRow, SaveResult, case_record, mask_version, utc)
-from lesionviewer.store.states import (EDITABLE, PermissionDenied, ReviewError, ReviewState,
-                                       Role, check_move)
+from lesionviewer.store.states import (EDITABLE, LoginMismatch, PermissionDenied, ReviewError,
+                                       ReviewState, Role, check_move)
 from lesionviewer.store.url import redact, resolve_url
 from lesionviewer.store.users import append_audit, check_name, default_user, now, register
 from lesionviewer.store.versions import conflict_for, latest_rows
@@ -51,6 +51,19 @@ def _guarded(method):
     return wrapper
 
 
+def _store_user(conn: Connection, claimed: str | None) -> str:
+    """Who this store records: on PostgreSQL the database login (a different ``claimed``
+    name raises LoginMismatch), on SQLite ``claimed`` or the OS login."""
+    if conn.dialect.name != "postgresql":
+        return claimed if claimed is not None else check_name(default_user())
+    login = conn.execute(select(func.session_user())).scalar_one()
+    if claimed is not None and claimed != login:
+        raise LoginMismatch(f"on a team store you are recorded as your database login "
+                            f"'{login}'; the name '{claimed}' was not used (log in as "
+                            f"'{claimed}' to work under that name)")
+    return login
+
+
 class CaseStore:
     """The case store at one URL, used by one user (see :meth:`open`)."""
 
@@ -66,22 +79,26 @@ class CaseStore:
              role: Role | None = None) -> "CaseStore":
         """Open (and create or upgrade) the store at ``url`` (default: :func:`resolve_url`).
 
-        user: the name recorded on every write (default: the OS login). The first user of a
-        fresh store becomes a reviewer, later ones annotators until a reviewer grants more.
+        user: the name recorded on every write. SQLite (one desk): default the OS login, any
+        name may be given. PostgreSQL (a team): always the database login (``session_user``),
+        which the server's triggers check too; another name raises LoginMismatch. The first
+        user of a fresh store becomes a reviewer, later ones annotators until a reviewer
+        grants more.
         role: act with this role instead (a reviewer may open as an annotator); asking for
         more than granted raises PermissionDenied. Raises StoreUnavailable when the database
         cannot be reached, ValueError for a malformed URL or an empty user name.
         """
         url = url or resolve_url()
-        user = check_name(user if user is not None else default_user())
+        claimed = None if user is None else check_name(user)
         engine = db.make_engine(url)
         try:
             with db.writing(engine) as conn:
                 db.migrate(conn)
+                user = _store_user(conn, claimed)
                 granted = register(conn, user)
-        except DBAPIError as exc:
+        except (DBAPIError, LoginMismatch) as exc:
             engine.dispose()
-            if db.is_unavailable(exc):
+            if isinstance(exc, DBAPIError) and db.is_unavailable(exc):
                 raise db.unavailable(exc, url) from None
             raise
         if role is Role.REVIEWER and granted is not Role.REVIEWER:

@@ -82,6 +82,23 @@ def _private_user_folders(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def _personal_logins(monkeypatch):
+    """On a team store the store's user is the database login: a test that opens a store as
+    "alice" (``CaseStore.open(url, user="alice")``) logs in as alice, a member of the team
+    role with docs/store.md's grants (:func:`pg_server.login_url`). The store's own check is
+    untouched: test_permissions_pg.py opens with a mismatching name and is refused."""
+    from lesionviewer.store.store import CaseStore
+
+    plain = CaseStore.open.__func__
+
+    def open_as_login(cls, url=None, user=None, role=None):
+        return plain(cls, pg.login_url(url, user) if url else url, user=user, role=role)
+
+    monkeypatch.setattr(CaseStore, "open", classmethod(open_as_login))
+    return plain
+
+
 @pytest.fixture
 def pg_url(request, pg_server):
     """A fresh, empty PostgreSQL database's URL (password included); dropped after the test."""

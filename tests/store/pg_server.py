@@ -35,6 +35,59 @@ ROLE_PASSWORD = "pw-ä'\"; DROP TABLE cases;--"  # quotes and SQL on purpose: mu
 BIN_ENV = "LESIONVIEWER_PG_BIN"  # a folder holding initdb/pg_ctl, to use another PostgreSQL
 
 
+TEAM = "lesionviewer_team"  # docs/store.md's group role: the team's logins are its members
+
+
+def login_url(url: str, user: str | None) -> str:
+    """``url`` (of a database as the ``lesionviewer`` owner role) turned into the URL of the
+    personal login ``user``, as each person of a team logs in with their own (docs/store.md).
+
+    On a team store the store's user *is* the database login, so a test that works as "alice"
+    must log in as alice. Made here with the owner's URL: the login (same password as the
+    owner, so a wrong password stays wrong), the store's tables (migrated as the owner, who
+    opens a new store first) and docs/store.md's GRANTs to the team. A SQLite URL, another
+    login's URL, no user or the owner itself: ``url`` unchanged. When the server cannot be
+    reached the URL is still rewritten (opening it then fails as it should)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.username != ROLE or user in (None, ROLE):
+        return url
+    try:
+        _prepare_login(parsed, user)
+    except Exception:  # noqa: BLE001 - server gone or wrong password: the open says so
+        pass
+    return parsed.set(username=user).render_as_string(hide_password=False)
+
+
+def _prepare_login(owner_url, user: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from lesionviewer.store import db
+
+    with psycopg.connect(host=owner_url.host, port=owner_url.port, user=ROLE, dbname=owner_url.database,
+                         password=owner_url.password, autocommit=True, connect_timeout=5) as conn:
+        for statement in (sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(TEAM)),
+                          sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                              sql.Identifier(user), sql.Literal(ROLE_PASSWORD), sql.Identifier(TEAM))):
+            try:
+                conn.execute(statement)
+            except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                pass  # made by an earlier test, or by another client process just now
+    engine = db.make_engine(owner_url.render_as_string(hide_password=False))
+    try:
+        with db.writing(engine) as conn:
+            db.migrate(conn)  # under the store's advisory lock: one client at a time
+            for grant in ("GRANT CONNECT ON DATABASE {db} TO {team}",
+                          "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {team}",
+                          "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {team}"):
+                conn.exec_driver_sql(sql.SQL(grant).format(
+                    db=sql.Identifier(owner_url.database), team=sql.Identifier(TEAM)).as_string(None))
+    finally:
+        engine.dispose()
+
+
 class PostgresUnavailable(RuntimeError):
     """PostgreSQL binaries are missing, or the server could not be started (the message says why)."""
 
@@ -125,7 +178,7 @@ class PostgresServer:
                 raise last_error
             from psycopg import sql  # utility statements take no bound parameters: quote as a literal
 
-            self._admin_sql(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+            self._admin_sql(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
                 sql.Identifier(ROLE), sql.Literal(ROLE_PASSWORD)))
         except BaseException:
             self.stop()

@@ -40,15 +40,24 @@ def fingerprint(user: str, seq: int) -> np.ndarray:
     return np.random.default_rng(zlib.crc32(f"{user}:{seq}".encode())).random((SIDE, SIDE)) < 0.5
 
 
+def _open(url: str, user: str):
+    """``CaseStore.open`` as ``user``; on the test server through that person's own login
+    (a team store records the database login: pg_server.login_url)."""
+    from lesionviewer.store import CaseStore
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pg_server
+
+    return CaseStore.open(pg_server.login_url(url, user), user=user)
+
+
 def make_cases(url: str, folder: Path, count: int) -> list[int]:
     """``count`` new SIDExSIDE photos in ``folder``, added to the store; their case ids."""
     import cv2
 
-    from lesionviewer.store import CaseStore
-
     folder.mkdir(parents=True, exist_ok=True)
     ids = []
-    with CaseStore.open(url, user="setup") as store:
+    with _open(url, "setup") as store:
         for i in range(count):
             photo = folder / f"case_{i:03d}.png"
             pixels = np.random.default_rng(i).integers(0, 255, (SIDE, SIDE, 3), dtype=np.uint8)
@@ -74,11 +83,9 @@ def edit(url: str, user: str, seed: int, edits: int, log: Path, sync: Path, case
     case each round, read it, wait for each other, then save, so every round the later
     savers are stale by construction (0: run freely). ``think_ms``: each edit takes a random
     0..think_ms between reading the case and saving (a person drawing)."""
-    from lesionviewer.store import CaseStore
-
     rng = random.Random(0 if lockstep else seed)
     me = f"{user}-{seed}"
-    with CaseStore.open(url, user=user) as store, open(log, "w") as handle:
+    with _open(url, user) as store, open(log, "w") as handle:
         (sync / f"ready-{me}").touch()
         while not (sync / "go").exists():
             time.sleep(0.001)
@@ -98,10 +105,8 @@ def edit(url: str, user: str, seed: int, edits: int, log: Path, sync: Path, case
 
 
 def churn(url: str, user: str, seed: int, log: Path, case_ids: list[int]) -> None:
-    from lesionviewer.store import CaseStore
-
     rng = random.Random(seed)
-    with CaseStore.open(url, user=user) as store, open(log, "w") as handle:
+    with _open(url, user) as store, open(log, "w") as handle:
         _log(handle, event="open", t=time.time())
         for seq in range(10**9):
             case_id = rng.choice(case_ids)
@@ -125,9 +130,7 @@ def read_log(path: Path) -> list[dict]:
 
 def stored_versions(url: str, case_ids: list[int]) -> dict[int, object]:
     """{version id: MaskVersion} of every mask stored on ``case_ids``."""
-    from lesionviewer.store import CaseStore
-
-    with CaseStore.open(url, user="verifier") as store:
+    with _open(url, "verifier") as store:
         return {v.id: v for case_id in case_ids for v in store.history(case_id)}
 
 
@@ -207,7 +210,6 @@ def integrity(url: str) -> str:
     store opens and every table can be counted (a killed client cannot damage its files)."""
     from sqlalchemy import create_engine, func, select
 
-    from lesionviewer.store import CaseStore
     from lesionviewer.store import schema as t
     from lesionviewer.store.url import connect_url, sqlite_file
 
@@ -219,7 +221,7 @@ def integrity(url: str) -> str:
             result = "; ".join(row[0] for row in conn.execute("PRAGMA integrity_check"))
         if result != "ok":
             return result
-    with CaseStore.open(url, user="verifier"):
+    with _open(url, "verifier"):
         pass
     engine = create_engine(connect_url(url))
     with engine.connect() as conn:

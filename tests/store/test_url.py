@@ -111,6 +111,7 @@ def test_a_real_server_accepts_the_keyring_password(pg_url, memory_keyring):
                       full.database).render_as_string(hide_password=False)
     assert ":" not in bare.split("//")[1].split("@")[0]  # no password in the URL itself
     store_password(bare, full.password)
-    with CaseStore.open(bare, user="alice") as store:
+    with CaseStore.open(bare) as store:  # a team store's user is the URL's login
         assert store.backend == "postgresql" and "***" not in store.url_for_display
+        assert store.user == full.username
         assert full.password not in store.url_for_display
