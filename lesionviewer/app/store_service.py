@@ -148,7 +148,8 @@ class StoreService(QObject):
         """Open (and migrate) the store on the store thread; :attr:`opened` or
         :attr:`online_changed` (False) tells the outcome. ``url`` None: resolved there from
         $LESIONVIEWER_DB, ``settings_url``, or ``cases.sqlite`` in ``data_dir`` (the default
-        folder when None). ``user`` None: the OS login."""
+        folder when None). ``user`` None: the OS login; a team store (PostgreSQL) always
+        records the database login instead."""
         self._url, self._user = url, user or None
         self._settings_url, self._data_dir = settings_url, data_dir
         self._start(self._open_here, URGENT)
@@ -248,7 +249,8 @@ class StoreService(QObject):
     # --- store thread ----------------------------------------------------------------------
     def _open_here(self) -> bool:
         from lesionviewer.store import CaseStore
-        from lesionviewer.store.url import DEFAULT_FILE, default_url, redact, resolve_url
+        from lesionviewer.store.url import (DEFAULT_FILE, default_url, is_postgresql, redact,
+                                            resolve_url)
 
         threading.current_thread().name = "case-store"
         url = resolve_url(self._url, self._settings_url)
@@ -259,8 +261,8 @@ class StoreService(QObject):
             self._close_here()
             self._case_ids.clear()
             self._parents.clear()
-        try:
-            self._store = CaseStore.open(url, user=self._user)
+        try:  # a team store records the database login, never a name from the settings
+            self._store = CaseStore.open(url, user=None if is_postgresql(url) else self._user)
         except Exception as exc:  # unreachable, a bad URL, a newer schema: in the banner
             if not isinstance(exc, StoreUnavailable):
                 log.exception("the case store could not be opened")

@@ -42,12 +42,31 @@ class StoreSettingsBox(QGroupBox):
         form.addRow("Database URL", self.url)
         form.addRow("Password", self.password)
         form.addRow("User name", self.user)
+        self.login_note = QLabel("A team store records your database login (the user in "
+                                 "the URL) on every write; the user name is for this desk.")
+        self.login_note.setWordWrap(True)
+        self.login_note.setStyleSheet("color: gray;")
+        form.addRow(self.login_note)
         self.note = QLabel("A new URL or user name applies at once (--db and "
                            "LESIONVIEWER_DB still win over the URL).")
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: gray;")
         form.addRow(self.note)
         self.keyring_failed = False
+        self.url.textChanged.connect(self._show_user_field)
+        self._show_user_field()
+
+    def _show_user_field(self) -> None:
+        """On a team store (the URL here, or $LESIONVIEWER_DB) the user name field is
+        disabled: the store records the database login (``session_user``) instead."""
+        from lesionviewer.store.url import is_postgresql, resolve_url
+
+        try:
+            team = is_postgresql(resolve_url(None, self.url.text()))
+        except ValueError:  # half-typed: the store says what is wrong with it
+            team = False
+        self.user.setEnabled(not team)
+        self.login_note.setVisible(team)
 
     def apply_to(self, settings: AppSettings) -> None:
         """Copy the fields into ``settings``; a password goes to the keyring, never there."""

@@ -67,7 +67,8 @@ def _edit(window, cur, mouse_drag, row: float) -> None:
 def test_server_gone_read_only_banner_edits_held_and_written_once_back(
         make_window, case_folder, result_of, mouse_drag, qtbot, pg_server, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    url = pg_server.url(pg_server.create_database())
+    # a team store records the database login: alice logs in as herself
+    url = _pg_module().login_url(pg_server.url(pg_server.create_database()), "alice")
     monkeypatch.setenv("LESIONVIEWER_DB", url)  # not the settings: they would keep the password
     window = make_window(background=False, user_name="alice")
     review = window.review
@@ -116,7 +117,8 @@ def test_server_gone_read_only_banner_edits_held_and_written_once_back(
 def test_a_server_down_at_start_is_opened_once_up_with_the_edits_made_meanwhile(
         make_window, case_folder, result_of, mouse_drag, qtbot, pg_server, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    url = pg_server.url(pg_server.create_database())
+    # a team store records the database login: alice logs in as herself
+    url = _pg_module().login_url(pg_server.url(pg_server.create_database()), "alice")
     monkeypatch.setenv("LESIONVIEWER_DB", url)
     _stop(pg_server)
     try:

@@ -79,6 +79,8 @@ def test_settings_keep_the_password_in_the_keyring_and_apply_at_once(
     dialog = SettingsDialog(window.settings, None, window)
     box = dialog.store_box
     box.url.setText("postgresql://bob:s3cret@db.example.org:5432/lv?sslmode=require")
+    assert not box.user.isEnabled()  # a team store records the database login
+    assert "database login" in box.login_note.text() and not box.login_note.isHidden()
     box.user.setText("bob")
     chosen = dialog.result_settings()
     assert chosen.db_url == "postgresql://bob@db.example.org:5432/lv?sslmode=require"
@@ -87,6 +89,7 @@ def test_settings_keep_the_password_in_the_keyring_and_apply_at_once(
     assert box.password.text() == ""
 
     box.url.setText("")  # back to this desk's store, as "bob": applies at once
+    assert box.user.isEnabled() and box.login_note.isHidden()
     box.password.setText("typed-but-unused")
     chosen = dialog.result_settings()
     window.apply_settings(chosen)
