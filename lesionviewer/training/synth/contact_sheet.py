@@ -19,7 +19,7 @@ import numpy as np
 from lesionviewer.training import data as D
 
 OUTLINE_RGB = (0, 158, 115)  # Okabe-Ito bluish green, visible on skin and on dark lesions
-LABEL_WIDTH = 110
+LABEL_WIDTH = 140
 
 
 def outlined(image: np.ndarray, mask: np.ndarray, tile: int) -> np.ndarray:
@@ -74,7 +74,8 @@ def compare_runs(data_dir: Path, runs: Sequence[Path], labels: Sequence[str], n:
         if [p["parent_id"] for p in pairs] != [r["parent_id"] for r in first]:
             raise SystemExit(f"{run} was made from other masks than {runs[0]}; use the same --masks, -n and --seed")
         rows.append([(D.read_rgb(run / f"{p['id']}.jpg"), D.read_mask(run / f"{p['id']}_mask.png")) for p in pairs])
-        names.append(f"{label}\n" + ("(deformed masks)" if any(p["mask_origin"] == "deformed" for p in pairs) else ""))
+        deformed = sum(p["mask_origin"] == "deformed" for p in pairs)
+        names.append(f"{label}\n({deformed} of {len(pairs)} masks\ndeformed)" if deformed else label)
     return contact_sheet(rows, names, tile)
 
 
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=8)
     p.add_argument("--tile", type=int, default=128)
     args = p.parse_args(argv)
-    write_png(args.out, compare_runs(args.data, args.runs, args.labels or [r.name for r in args.runs], args.n, args.tile))
+    labels = [label.replace("\\n", "\n") for label in args.labels or [r.name for r in args.runs]]  # "\n" breaks a line
+    write_png(args.out, compare_runs(args.data, args.runs, labels, args.n, args.tile))
     print(f"wrote {args.out}")
     return 0
 
