@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             measured = estimate_skin_tone(rgb[k], masks[k])
             rows.append({"id": case_id, "source": "synthetic", "diagnosis": parent.diagnosis,
                          "malignant": "" if parent.malignant is None else parent.malignant,
-                         "label_source": "conditioned" if cfg_cond.get("diagnosis") else "parent",
+                         "label_source": _label_source(parent.diagnosis, bool(cfg_cond.get("diagnosis"))),
                          "synthetic": 1, "tone": tones[k] or measured.group, "tone_condition": tones[k] or "",
                          "ita": "" if not np.isfinite(measured.ita_degrees) else measured.ita_degrees,
                          "mask_origin": "deformed" if deformed else "real",
@@ -142,6 +142,14 @@ def run(args: argparse.Namespace) -> int:
     (out / "synth_info.json").write_text(json.dumps(info, indent=2) + "\n")
     print(f"wrote {len(rows)} synthetic pairs to {out} ({info['seconds_per_pair']} s/pair)", flush=True)
     return 0
+
+
+def _label_source(diagnosis: str, conditioned: bool) -> str:
+    """Where the pair's diagnosis comes from: the label the image was conditioned on, the parent
+    case's label (a model without the diagnosis condition), or nowhere."""
+    if not diagnosis:
+        return ""
+    return "conditioned" if conditioned else "parent"
 
 
 def _tone_condition(choice: str, image: np.ndarray, mask: np.ndarray) -> str:
