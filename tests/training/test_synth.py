@@ -75,7 +75,7 @@ def test_synth_command_writes_pairs_labels_and_contact_sheet(tiny_synth, mini_pa
                    "parent_id"):
         assert column in rows[0]
     assert {r["source"] for r in rows} == {"synthetic"} and {r["synthetic"] for r in rows} == {"1"}
-    assert {r["tone"] for r in rows} == {"tan"}
+    assert {r["tone"] for r in rows} == {"tan"} and {r["label_source"] for r in rows} == {"conditioned"}
     assert {r["mask_origin"] for r in rows} == {"real", "deformed"}  # half deformed by default
     parents = {r["parent_id"] for r in rows}
     assert parents <= {f"ISIC_{9100000 + k:07d}" for k in range(4)} and len(parents) == 4
