@@ -162,7 +162,7 @@ def wait_model(app, window, timeout=120.0):
 
 def threads() -> int:
     """The analysis thread's torch thread count (set by the app, or LESIONVIEWER_TORCH_THREADS)."""
-    from lesionviewer.app.worker import analysis_threads
+    from lesionviewer.app.services.worker import analysis_threads
 
     return analysis_threads()
 
@@ -173,7 +173,7 @@ def peak_mb() -> float:
 
 # --- scenarios ----------------------------------------------------------------------------------
 def scenario_folder(args, work: Path) -> None:
-    from lesionviewer.app.case import CaseStatus
+    from lesionviewer.app.services.case import CaseStatus
 
     model = tiny_model(work) if args.model == "tiny" else Path(args.model)
     folder = case_folder(args.cases, work / "cases")

@@ -12,7 +12,7 @@ through the public API only:
 
 * ``review_queue(order, limit=200)`` for each order, alone, behind a state filter and a rater
   filter, on the first page and a page 20,000 rows deep;
-* opening a case as the app's Review panel does (lesionviewer/app/review_sync.py):
+* opening a case as the app's Review panel does (lesionviewer/app/review/review_sync.py):
   ``get_case`` + ``latest_masks`` + the agreement of those masks, on a two-rater case, at
   1024 x 768 and at 4000 x 3000 (12 MP). (``CaseStore.agreement(case_id)`` would read and
   decode the masks a second time.)

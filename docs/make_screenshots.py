@@ -49,7 +49,7 @@ def main() -> int:
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("lesionviewer")
-    from lesionviewer.app.case_list import REVIEW_QUEUE
+    from lesionviewer.app.views.case_list import REVIEW_QUEUE
     from lesionviewer.app.dirs import app_dirs
     from lesionviewer.app.main_window import MainWindow
     from lesionviewer.app.preferences import load_settings
@@ -189,7 +189,7 @@ def _edit_stroke(mask, reference=None):
     import cv2
     import numpy as np
 
-    from lesionviewer.app.tools import Tool
+    from lesionviewer.app.correction.tools import Tool
 
     def zigzag(x, y, bw, bh):
         return [(x + bw * t / 8, y + bh * (0.25 + 0.5 * (t % 2))) for t in range(9)]

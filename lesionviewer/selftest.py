@@ -4,7 +4,7 @@ Checks, in order, and prints one line each with its time:
 
 1. Qt can open the app's real window (offscreen when there is no display), and how long
    after the process started it was on screen (the Qt part lives in
-   :mod:`lesionviewer.app.selftest_window`; ``--no-window`` skips it);
+   :mod:`lesionviewer.app.dialogs.selftest_window`; ``--no-window`` skips it);
 2. the model is found (the one the app would use) and its files match their recorded SHA-256
    digests (:func:`lesionviewer.engine.checkpoint.load_model` refuses them otherwise);
 3. the bundled sample photo is analysed and the mask agrees with its expert mask;
@@ -212,7 +212,7 @@ def check_window(report: Report, model: str | None) -> None:
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if sys.platform.startswith("linux") and headless and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a server or an SSH session: no screen
-    window_check = importlib.import_module("lesionviewer.app.selftest_window")
+    window_check = importlib.import_module("lesionviewer.app.dialogs.selftest_window")
     with tempfile.TemporaryDirectory(prefix="lesionviewer-selftest-") as home:
         result = window_check.open_window(Path(home), model)
     report.timings["window"] = result.seconds

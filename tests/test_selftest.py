@@ -110,7 +110,7 @@ def test_process_age_is_the_time_since_this_process_started():
 
 @pytest.mark.gui
 def test_the_window_check_opens_the_real_main_window_offscreen(qapp, tmp_path, tiny_model_dir):
-    from lesionviewer.app.selftest_window import open_window
+    from lesionviewer.app.dialogs.selftest_window import open_window
 
     result = open_window(tmp_path / "home", str(tiny_model_dir))
     assert result.platform == "offscreen"

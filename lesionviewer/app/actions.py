@@ -8,8 +8,8 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
-from lesionviewer.app.case_list import REVIEW_QUEUE
-from lesionviewer.app.tools import Tool
+from lesionviewer.app.views.case_list import REVIEW_QUEUE
+from lesionviewer.app.correction.tools import Tool
 
 TOOL_KEYS = {Tool.PAN: "H", Tool.BRUSH: "B", Tool.ERASER: "E", Tool.POLYGON_ADD: "A",
              Tool.POLYGON_SUBTRACT: "S", Tool.REGION: "R"}

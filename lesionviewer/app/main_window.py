@@ -1,8 +1,8 @@
 """The main window: case list | photo with overlays | result panel, plus menus and status bar.
 
 The window wires parts together and asks the user things; the work happens in
-:class:`~lesionviewer.app.session.CaseSession` (cases, analysis, autosave) and
-:class:`~lesionviewer.app.case_view.CaseView` (what the canvas and panel show).
+:class:`~lesionviewer.app.services.session.CaseSession` (cases, analysis, autosave) and
+:class:`~lesionviewer.app.views.case_view.CaseView` (what the canvas and panel show).
 """
 
 from __future__ import annotations
@@ -17,21 +17,21 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QVBoxLayout,
                                QWidget)
 
 from lesionviewer.app import preferences
-from lesionviewer.app.about import AboutDialog, about_html, app_icon
+from lesionviewer.app.dialogs.about import AboutDialog, about_html, app_icon
 from lesionviewer.app.actions import build_actions, keep_window_shortcuts
-from lesionviewer.app.canvas import ImageCanvas
-from lesionviewer.app.case import CaseStatus
-from lesionviewer.app.case_list import CaseListPanel
-from lesionviewer.app.case_view import CaseView
+from lesionviewer.app.views.canvas import ImageCanvas
+from lesionviewer.app.services.case import CaseStatus
+from lesionviewer.app.views.case_list import CaseListPanel
+from lesionviewer.app.views.case_view import CaseView
 from lesionviewer.app.dirs import AppDirs
 from lesionviewer.app.docks import PanelDocks
-from lesionviewer.app.legend import OverlayLegend, legend_entries
-from lesionviewer.app.message_bar import AnalysisProgress, Banner, MessageBar
-from lesionviewer.app.result_summary import bind_message_bar
-from lesionviewer.app.review_window import install_review
-from lesionviewer.app.session import CaseSession
-from lesionviewer.app.side_panel import SidePanel
-from lesionviewer.app.tools import ToolController
+from lesionviewer.app.views.legend import OverlayLegend, legend_entries
+from lesionviewer.app.views.message_bar import AnalysisProgress, Banner, MessageBar
+from lesionviewer.app.views.result_summary import bind_message_bar
+from lesionviewer.app.review.review_window import install_review
+from lesionviewer.app.services.session import CaseSession
+from lesionviewer.app.views.side_panel import SidePanel
+from lesionviewer.app.correction.tools import ToolController
 from lesionviewer.app.window_tasks import WindowTasks
 from lesionviewer.io.images import SUPPORTED_SUFFIXES
 

@@ -11,11 +11,11 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDialog, QMessageBox
 
 from lesionviewer.app import preferences
-from lesionviewer.app.case import CaseStatus
-from lesionviewer.app.export_dialog import ExportDialog
-from lesionviewer.app.exporter import ExportItem, ExportReport, ExportRequest, Exporter
-from lesionviewer.app.settings_dialog import SettingsDialog
-from lesionviewer.app.worker import AnalysisJob, job_cache_key
+from lesionviewer.app.services.case import CaseStatus
+from lesionviewer.app.dialogs.export_dialog import ExportDialog
+from lesionviewer.app.services.exporter import ExportItem, ExportReport, ExportRequest, Exporter
+from lesionviewer.app.dialogs.settings_dialog import SettingsDialog
+from lesionviewer.app.services.worker import AnalysisJob, job_cache_key
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.gui
 
 
 def test_window_icon_and_about_dialog(make_window, qtbot, monkeypatch):
-    from lesionviewer.app import about
+    from lesionviewer.app.dialogs import about
 
     window = make_window()
     assert not window.windowIcon().isNull()
@@ -29,7 +29,7 @@ def test_window_icon_and_about_dialog(make_window, qtbot, monkeypatch):
 
 
 def test_about_without_a_model_says_none_is_loaded(tmp_path):
-    from lesionviewer.app.about import about_html
+    from lesionviewer.app.dialogs.about import about_html
     from lesionviewer.app.dirs import AppDirs
 
     dirs = AppDirs(tmp_path / "c", tmp_path / "k", tmp_path / "d", tmp_path / "l")

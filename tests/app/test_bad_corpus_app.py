@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lesionviewer.app.case import CaseStatus
+from lesionviewer.app.services.case import CaseStatus
 
 pytestmark = pytest.mark.gui
 

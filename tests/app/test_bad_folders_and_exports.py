@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from lesionviewer.app.case import CaseStatus
+from lesionviewer.app.services.case import CaseStatus
 
 pytestmark = pytest.mark.gui
 
@@ -41,7 +41,7 @@ def test_a_folder_with_a_link_loop_and_a_fifo_opens_its_good_photos_and_quits(
 
 
 def _export(qtbot, items, out, coco=True):
-    from lesionviewer.app.exporter import Exporter, ExportRequest
+    from lesionviewer.app.services.exporter import Exporter, ExportRequest
 
     exporter = Exporter()
     with qtbot.waitSignal(exporter.finished, timeout=30_000) as done:
@@ -50,7 +50,7 @@ def _export(qtbot, items, out, coco=True):
 
 
 def _items(tmp_path, test_data, layout):
-    from lesionviewer.app.exporter import ExportItem
+    from lesionviewer.app.services.exporter import ExportItem
 
     items = []
     for n, relative in enumerate(layout):

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from lesionviewer.app.case import CaseStatus
+from lesionviewer.app.services.case import CaseStatus
 from lesionviewer.engine.analysis import AnalysisCancelled
 
 pytestmark = pytest.mark.gui

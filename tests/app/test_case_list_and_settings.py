@@ -11,10 +11,10 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
-from lesionviewer.app.case import Case, CaseStatus
-from lesionviewer.app.case_list import CASE_ROLE, REVIEW_QUEUE, CaseListModel, CaseListPanel
-from lesionviewer.app.tools import Tool
-from lesionviewer.app.undo import MaskUndoStack
+from lesionviewer.app.services.case import Case, CaseStatus
+from lesionviewer.app.views.case_list import CASE_ROLE, REVIEW_QUEUE, CaseListModel, CaseListPanel
+from lesionviewer.app.correction.tools import Tool
+from lesionviewer.app.correction.undo import MaskUndoStack
 from lesionviewer.edit.mask_document import MaskDocument
 
 pytestmark = pytest.mark.gui
@@ -159,7 +159,7 @@ def test_fit_and_one_to_one(make_window, case_folder, qtbot):
 
 def test_the_settings_dialog_reads_back_what_the_user_chose(qtbot):
     from lesionviewer.app.preferences import AppSettings
-    from lesionviewer.app.settings_dialog import SettingsDialog
+    from lesionviewer.app.dialogs.settings_dialog import SettingsDialog
     from lesionviewer.engine.analysis import AnalysisSettings, Method
 
     defaults = AnalysisSettings(samples=4, timestep_range=(60, 150), crf=True,

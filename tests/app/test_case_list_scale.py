@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
 
-from lesionviewer.app.case import Case, CaseStatus
-from lesionviewer.app.case_list import CaseListModel, CaseListPanel
+from lesionviewer.app.services.case import Case, CaseStatus
+from lesionviewer.app.views.case_list import CaseListModel, CaseListPanel
 
 pytestmark = pytest.mark.gui
 N_CASES = 5_000

@@ -11,9 +11,9 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsScene
 
-from lesionviewer.app.geometry import (DISPLAY_MAX_SIDE, display_shape, downsample_nearest,
+from lesionviewer.app.views.geometry import (DISPLAY_MAX_SIDE, display_shape, downsample_nearest,
                                        prepare_display)
-from lesionviewer.app.scaled_items import ScaledMaskFill
+from lesionviewer.app.views.scaled_items import ScaledMaskFill
 
 pytestmark = pytest.mark.gui
 
@@ -112,7 +112,7 @@ def test_a_12_mp_case_is_shown_from_display_copies_and_edited_at_full_size(
 
 
 def test_a_smooth_photo_is_drawn_from_the_copy_nearest_the_screen_size(qtbot):
-    from lesionviewer.app.scaled_items import ScaledPhoto
+    from lesionviewer.app.views.scaled_items import ScaledPhoto
 
     rgb = np.full((1536, 2048, 3), 90, np.uint8)
     item = ScaledPhoto()

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from lesionviewer.app.case_list import GED, MALIGNANCY
+from lesionviewer.app.views.case_list import GED, MALIGNANCY
 from lesionviewer.io.hashing import content_hash
 from lesionviewer.io.sidecar import CaseSidecar, load_sidecar, save_sidecar, sidecar_path_for
 from lesionviewer.io.sidecar_record import decode

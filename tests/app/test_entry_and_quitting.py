@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from lesionviewer.app.tools import Tool
+from lesionviewer.app.correction.tools import Tool
 
 pytestmark = pytest.mark.gui
 
@@ -78,7 +78,7 @@ def test_export_all_writes_every_case_and_one_coco_file(
 
 def test_quitting_with_edits_that_cannot_be_saved_asks_first(
         make_window, case_folder, result_of, mouse_drag, monkeypatch, qtbot):
-    import lesionviewer.app.autosave as autosave
+    import lesionviewer.app.services.autosave as autosave
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -134,7 +134,7 @@ def test_cancel_in_the_status_bar_stops_an_export_it_shows(
         make_window, case_folder, result_of, tmp_path, qtbot, monkeypatch):
     import time as time_module
 
-    import lesionviewer.app.exporter as exporter_module
+    import lesionviewer.app.services.exporter as exporter_module
 
     real_export = exporter_module.export_case
 

@@ -11,8 +11,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from lesionviewer.app.legend import LEGEND_LABELS
-from lesionviewer.app.overlays import PolygonPreviewItem
+from lesionviewer.app.views.legend import LEGEND_LABELS
+from lesionviewer.app.views.overlays import PolygonPreviewItem
 from lesionviewer.app.preferences import AppSettings, load_settings
 
 pytestmark = pytest.mark.gui

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesionviewer.app.result_summary import (DISCLAIMER, OOD_WARNING, ResultSummary,
+from lesionviewer.app.views.result_summary import (DISCLAIMER, OOD_WARNING, ResultSummary,
                                              bind_message_bar, malignancy_reading)
 from lesionviewer.engine.analysis import Analysis, SkinTone
 
@@ -91,7 +91,7 @@ def test_out_of_distribution_photo_gets_a_visible_accessible_warning(summary):
 
 
 def test_ood_warning_is_mirrored_in_the_message_bar_only_while_that_case_is_shown(qtbot, summary):
-    from lesionviewer.app.message_bar import MessageBar
+    from lesionviewer.app.views.message_bar import MessageBar
 
     bar = MessageBar()
     qtbot.addWidget(bar)
@@ -125,8 +125,8 @@ def test_ged_level_falls_back_to_the_models_cutoffs_and_never_to_made_up_ones(su
 
 
 def test_case_list_shows_withheld_instead_of_the_figure_and_sorts_it_last():
-    from lesionviewer.app.case import Case
-    from lesionviewer.app.case_list import MALIGNANCY, SORT_ROLE, CaseListModel
+    from lesionviewer.app.services.case import Case
+    from lesionviewer.app.views.case_list import MALIGNANCY, SORT_ROLE, CaseListModel
     from PySide6.QtCore import Qt
 
     model = CaseListModel()
@@ -157,7 +157,7 @@ def test_the_panel_shows_the_real_analysis_fields(make_window, case_folder, resu
 def test_an_ood_photo_is_withheld_in_panel_list_and_message_bar(make_window, case_folder,
                                                                 result_of, qtbot, monkeypatch):
     """The engine's flag travels through the worker to every place that shows the case."""
-    from lesionviewer.app.case_list import MALIGNANCY
+    from lesionviewer.app.views.case_list import MALIGNANCY
     from lesionviewer.engine.pipeline import Analyzer
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QScrollArea
@@ -217,8 +217,8 @@ def test_the_models_fitted_ged_cutoffs_reach_the_panel(make_window, tiny_model_d
 def test_the_review_queue_puts_withheld_results_first_whatever_their_ged(qtbot):
     """An out-of-distribution photo can have samples that agree (low GED); the review queue
     must still show it before confident in-distribution cases."""
-    from lesionviewer.app.case import Case
-    from lesionviewer.app.case_list import REVIEW_QUEUE, CaseListModel, CaseListPanel
+    from lesionviewer.app.services.case import Case
+    from lesionviewer.app.views.case_list import REVIEW_QUEUE, CaseListModel, CaseListPanel
 
     panel = CaseListPanel(CaseListModel())
     qtbot.addWidget(panel)

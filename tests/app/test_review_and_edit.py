@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from lesionviewer.app.case import CaseStatus
-from lesionviewer.app.side_panel import DISCLAIMER
-from lesionviewer.app.tools import Tool
+from lesionviewer.app.services.case import CaseStatus
+from lesionviewer.app.views.side_panel import DISCLAIMER
+from lesionviewer.app.correction.tools import Tool
 
 pytestmark = pytest.mark.gui
 

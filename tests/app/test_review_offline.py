@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesionviewer.app.tools import Tool
+from lesionviewer.app.correction.tools import Tool
 from lesionviewer.store import CaseStore
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]

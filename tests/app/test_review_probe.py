@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lesionviewer.app.store_service import StoreService
+from lesionviewer.app.review.store_service import StoreService
 from lesionviewer.store import CaseStore
 
 pytestmark = pytest.mark.gui

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lesionviewer.app.case_list import CASE_ROLE, RATER_QUEUE
-from lesionviewer.app.tools import Tool
+from lesionviewer.app.views.case_list import CASE_ROLE, RATER_QUEUE
+from lesionviewer.app.correction.tools import Tool
 from lesionviewer.store import CaseStore, ReviewState
 
 pytestmark = pytest.mark.gui

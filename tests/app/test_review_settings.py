@@ -68,7 +68,7 @@ def test_db_option_and_the_os_login(qtbot, app_home, tmp_path, memory_keyring):
 
 def test_settings_keep_the_password_in_the_keyring_and_apply_at_once(
         make_window, qtbot, app_home, memory_keyring):
-    from lesionviewer.app.settings_dialog import SettingsDialog
+    from lesionviewer.app.dialogs.settings_dialog import SettingsDialog
     from lesionviewer.store.url import KEYRING_SERVICE
 
     window = make_window(model_dir=None, wait_model=False)

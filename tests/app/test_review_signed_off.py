@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lesionviewer.app.tools import EDIT_TOOLS, Tool
+from lesionviewer.app.correction.tools import EDIT_TOOLS, Tool
 from lesionviewer.store import CaseStore, ReviewState
 
 pytestmark = pytest.mark.gui

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 
-from lesionviewer.app.case import Case, CaseStatus
-from lesionviewer.app.tools import Tool
+from lesionviewer.app.services.case import Case, CaseStatus
+from lesionviewer.app.correction.tools import Tool
 from lesionviewer.engine.analysis import AnalysisCancelled, Progress
 
 pytestmark = pytest.mark.gui

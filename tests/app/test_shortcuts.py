@@ -9,8 +9,8 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit
 
-from lesionviewer.app.case import CaseStatus
-from lesionviewer.app.case_list import REVIEW_QUEUE
+from lesionviewer.app.services.case import CaseStatus
+from lesionviewer.app.views.case_list import REVIEW_QUEUE
 
 pytestmark = pytest.mark.gui
 
@@ -70,7 +70,7 @@ class X11LineEdit(QLineEdit):
 
 def test_in_the_filter_box_letters_type_and_ctrl_u_still_opens_the_review_queue(
         make_window, case_folder, qtbot, monkeypatch):
-    import lesionviewer.app.case_list as case_list
+    import lesionviewer.app.views.case_list as case_list
 
     monkeypatch.setattr(case_list, "QLineEdit", X11LineEdit)
     window = make_window(background=False)

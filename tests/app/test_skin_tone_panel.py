@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from lesionviewer.app.side_panel import skin_tone_text
+from lesionviewer.app.views.side_panel import skin_tone_text
 from lesionviewer.engine.analysis import SkinTone
 
 pytestmark = pytest.mark.gui

@@ -38,7 +38,7 @@ def _ring(n: int, radius: float = 100.0) -> np.ndarray:
 
 def test_drawing_outlines_keeps_none_referenced(qtbot):
     """10,000 outline points through every path the app draws them with."""
-    from lesionviewer.app.overlays import (ContourItem, PolygonPreviewItem, SampleContoursItem,
+    from lesionviewer.app.views.overlays import (ContourItem, PolygonPreviewItem, SampleContoursItem,
                                            contours_path)
 
     contours = [_ring(5000), _ring(5000, 50.0)]
@@ -57,7 +57,7 @@ def test_drawing_outlines_keeps_none_referenced(qtbot):
 
 
 def test_contours_path_is_the_outline_closed(qtbot):
-    from lesionviewer.app.overlays import contours_path
+    from lesionviewer.app.views.overlays import contours_path
 
     square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], float)
     path = contours_path([square, square + 20, np.zeros((1, 2))])  # a 1-point contour is dropped
@@ -95,7 +95,7 @@ def test_paging_through_52_analysed_cases_with_every_overlay(make_window, tmp_pa
     """Open 52 cases, let them all be analysed, then page through them three times with the
     mask, variance, sample outlines and reference mask all shown; the app is still alive, every
     case showed its result, and None's reference count did not fall."""
-    from lesionviewer.app.case import CaseStatus
+    from lesionviewer.app.services.case import CaseStatus
 
     folder = tmp_path / "day"
     folder.mkdir()

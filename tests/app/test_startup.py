@@ -55,7 +55,7 @@ def test_main_imports_torch_on_a_background_thread_before_qt(tmp_path, tiny_mode
 
 
 def test_the_analysis_leaves_one_core_to_the_gui(monkeypatch):
-    from lesionviewer.app import worker
+    from lesionviewer.app.services import worker
 
     for cores, threads in ((1, 1), (2, 1), (4, 3), (64, worker.MAX_TORCH_THREADS)):
         monkeypatch.setattr(worker, "_cores", lambda cores=cores: cores)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QDialog, QDia
                                QSpinBox, QVBoxLayout)
 
 from lesionviewer.app.preferences import AppSettings
-from lesionviewer.app.store_settings import StoreSettingsBox
+from lesionviewer.app.review.store_settings import StoreSettingsBox
 from lesionviewer.engine.analysis import AnalysisSettings, Method
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]

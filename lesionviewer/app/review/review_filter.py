@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
-from lesionviewer.app.case_list import REVIEW_ORDER
+from lesionviewer.app.views.case_list import REVIEW_ORDER
 
 ANY = "any"
 

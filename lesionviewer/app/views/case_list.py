@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBox
                                QHeaderView, QLabel, QLineEdit, QStyle, QTableView, QVBoxLayout,
                                QWidget)
 
-from lesionviewer.app.case import Case, CaseStatus
+from lesionviewer.app.services.case import Case, CaseStatus
 
 COLUMNS = ("Case", "Status", "GED", "Malig.", "Review", "Raters differ")
 NAME, STATUS, GED, MALIGNANCY, REVIEW, DISAGREEMENT = range(6)

@@ -2,8 +2,8 @@
 the mask on screen, the raters with their latest versions and their agreement, "compare
 raters", and the case's audit trail.
 
-A view only: it shows a :class:`~lesionviewer.app.review_sync.CaseReview` snapshot and asks
-for moves through signals; :class:`~lesionviewer.app.review_sync.ReviewSync` does the store
+A view only: it shows a :class:`~lesionviewer.app.review.review_sync.CaseReview` snapshot and asks
+for moves through signals; :class:`~lesionviewer.app.review.review_sync.ReviewSync` does the store
 calls (off the GUI thread) and decides what is allowed.
 """
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lesionviewer.app.autosave import Autosaver, SessionSaving
-from lesionviewer.app.case import Case, CaseStatus
-from lesionviewer.app.case_list import CaseListModel
+from lesionviewer.app.services.autosave import Autosaver, SessionSaving
+from lesionviewer.app.services.case import Case, CaseStatus
+from lesionviewer.app.views.case_list import CaseListModel
 from lesionviewer.app.dirs import AppDirs
-from lesionviewer.app.editing import MaskEditor
-from lesionviewer.app.loaders import ImageLoader, PhotoBundle
+from lesionviewer.app.correction.editing import MaskEditor
+from lesionviewer.app.services.loaders import ImageLoader, PhotoBundle
 from lesionviewer.app.preferences import AppSettings
-from lesionviewer.app.result_summary import withheld_reason
-from lesionviewer.app.worker import AnalysisOutcome, AnalysisService
+from lesionviewer.app.views.result_summary import withheld_reason
+from lesionviewer.app.services.worker import AnalysisOutcome, AnalysisService
 from lesionviewer.edit.mask_document import MaskDocument
 from lesionviewer.edit.summary import EditSummary
 from lesionviewer.io.images import find_images, resolved

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from lesionviewer.app.undo import MaskUndoStack
+from lesionviewer.app.correction.undo import MaskUndoStack
 from lesionviewer.edit.mask_document import MaskDocument, Stroke
 
 

@@ -11,9 +11,9 @@ import dataclasses
 
 from PySide6.QtCore import QObject, Qt
 
-from lesionviewer.app.geometry import Contour
-from lesionviewer.app.legend import LegendEntry
-from lesionviewer.app.overlays import OUTLINE_WIDTH, ContourItem
+from lesionviewer.app.views.geometry import Contour
+from lesionviewer.app.views.legend import LegendEntry
+from lesionviewer.app.views.overlays import OUTLINE_WIDTH, ContourItem
 
 Z_RATERS = 45  # above the mask outline (40): a rater's line is drawn over the model's
 RATER_PENS = (  # colour, line style

@@ -7,20 +7,20 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor
 
-from lesionviewer.app.canvas import ImageCanvas
-from lesionviewer.app.geometry import dice, mask_contours, variance_levels
-from lesionviewer.app.overlays import (ContourItem, SampleContoursItem, colormap_table,
+from lesionviewer.app.views.canvas import ImageCanvas
+from lesionviewer.app.views.geometry import dice, mask_contours, variance_levels
+from lesionviewer.app.views.overlays import (ContourItem, SampleContoursItem, colormap_table,
                                        contours_path)
-from lesionviewer.app.scaled_items import ScaledIndexedItem, ScaledMaskFill
+from lesionviewer.app.views.scaled_items import ScaledIndexedItem, ScaledMaskFill
 from lesionviewer.app.preferences import AppSettings
-from lesionviewer.app.side_panel import SidePanel
-from lesionviewer.app.tools import ToolController
+from lesionviewer.app.views.side_panel import SidePanel
+from lesionviewer.app.correction.tools import ToolController
 
 Z = {"variance": 10, "mask": 20, "samples": 30, "reference": 35, "contour": 40}
 
 
 class CaseView(QObject):
-    """Binds :class:`~lesionviewer.app.session.OnScreen` to the widgets that show it."""
+    """Binds :class:`~lesionviewer.app.services.session.OnScreen` to the widgets that show it."""
 
     editor_changed = Signal(object)  # MaskEditor or None
     outline_ready = Signal()  # outline, area and Dice now match the mask

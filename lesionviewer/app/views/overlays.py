@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem
 
-from lesionviewer.app.geometry import Contour
+from lesionviewer.app.views.geometry import Contour
 
 
 class IndexedImageItem(QGraphicsObject):

@@ -12,15 +12,15 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QScrollArea
 
-from lesionviewer.app.case_list import RATER_QUEUE, REVIEW_QUEUE
+from lesionviewer.app.views.case_list import RATER_QUEUE, REVIEW_QUEUE
 from lesionviewer.app.docks import PANEL_MIN_WIDTH
-from lesionviewer.app.message_bar import Banner
-from lesionviewer.app.rater_overlay import RaterOverlay
-from lesionviewer.app.review_filter import ReviewFilter
-from lesionviewer.app.review_lock import EditLock
-from lesionviewer.app.review_panel import IN_REVIEW, SIGNED_OFF, ReviewPanel, allowed_moves, when
-from lesionviewer.app.review_sync import ReviewSync
-from lesionviewer.app.store_service import StoreService
+from lesionviewer.app.views.message_bar import Banner
+from lesionviewer.app.review.rater_overlay import RaterOverlay
+from lesionviewer.app.review.review_filter import ReviewFilter
+from lesionviewer.app.review.review_lock import EditLock
+from lesionviewer.app.review.review_panel import IN_REVIEW, SIGNED_OFF, ReviewPanel, allowed_moves, when
+from lesionviewer.app.review.review_sync import ReviewSync
+from lesionviewer.app.review.store_service import StoreService
 from lesionviewer.store.states import ReviewState
 
 JOURNAL_NAME = "store-journal.json"  # lesionviewer.store.offline's, in the app's data folder

@@ -2,7 +2,7 @@
 
 The :class:`ToolController` filters the canvas viewport's mouse events. With the pan tool (or
 the middle/right button) events go on to pyqtgraph, which pans and zooms; with an editing tool
-the left button paints into the current :class:`~lesionviewer.app.editing.MaskEditor`.
+the left button paints into the current :class:`~lesionviewer.app.correction.editing.MaskEditor`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 
-from lesionviewer.app.canvas import ImageCanvas
-from lesionviewer.app.overlays import BrushCursorItem, PolygonPreviewItem
+from lesionviewer.app.views.canvas import ImageCanvas
+from lesionviewer.app.views.overlays import BrushCursorItem, PolygonPreviewItem
 
 
 class Tool(enum.Enum):

@@ -13,8 +13,8 @@ from PySide6.QtCore import QObject, QPointF, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel
 
-from lesionviewer.app.geometry import VARIANCE_MAX, display_shape, downsample_area
-from lesionviewer.app.scaled_items import ScaledPhoto, halvings
+from lesionviewer.app.views.geometry import VARIANCE_MAX, display_shape, downsample_area
+from lesionviewer.app.views.scaled_items import ScaledPhoto, halvings
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 PLACEHOLDER = ("Open photos or a folder of photos\n(File ▸ Open, Ctrl+O, or Ctrl+Shift+O for a "

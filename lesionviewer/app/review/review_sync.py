@@ -2,7 +2,7 @@
 recorded, every mask edit committed within :data:`COMMIT_DELAY_MS` (beside the sidecar
 autosave, which stays), and the case on screen's review (state, raters, agreement, audit)
 read back for the Review panel. All store work runs on the store thread
-(:class:`~lesionviewer.app.store_service.StoreService`); this class only hands it over and
+(:class:`~lesionviewer.app.review.store_service.StoreService`); this class only hands it over and
 applies what comes back, on the GUI thread.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lesionviewer.app.geometry import mask_contours
-from lesionviewer.app.rater_overlay import RaterOutline
-from lesionviewer.app.review_panel import when
-from lesionviewer.app.store_service import BACKGROUND, WRITE, StoreService
+from lesionviewer.app.views.geometry import mask_contours
+from lesionviewer.app.review.rater_overlay import RaterOutline
+from lesionviewer.app.review.review_panel import when
+from lesionviewer.app.review.store_service import BACKGROUND, WRITE, StoreService
 from lesionviewer.store.states import (PermissionDenied, ReviewError, ReviewState,
                                        StoreUnavailable)
 

@@ -19,7 +19,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject
 
-from lesionviewer.app.geometry import display_shape, downsample_nearest, nearest_indices
+from lesionviewer.app.views.geometry import display_shape, downsample_nearest, nearest_indices
 
 MAX_CROP_PIXELS = 4_000_000  # full-resolution pixels drawn at most per paint when zoomed in
 

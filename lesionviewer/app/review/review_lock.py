@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject
 
-from lesionviewer.app.message_bar import Banner
-from lesionviewer.app.review_panel import SIGNED_OFF, when
-from lesionviewer.app.tools import EDIT_TOOLS, Tool
+from lesionviewer.app.views.message_bar import Banner
+from lesionviewer.app.review.review_panel import SIGNED_OFF, when
+from lesionviewer.app.correction.tools import EDIT_TOOLS, Tool
 from lesionviewer.store.states import ReviewState
 
 LOCK_STYLE = "background:#1f3a4d; color:#e5f3ff; padding:6px; font-weight:600;"

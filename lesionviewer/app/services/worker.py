@@ -24,8 +24,8 @@ import numpy as np
 from PySide6.QtCore import (QCoreApplication, QObject, QRunnable, QThread, QThreadPool,
                             Signal, Slot)
 
-from lesionviewer.app.geometry import DisplayData, prepare_display
-from lesionviewer.app.result_summary import ged_cutoffs_of
+from lesionviewer.app.views.geometry import DisplayData, prepare_display
+from lesionviewer.app.views.result_summary import ged_cutoffs_of
 from lesionviewer.engine.analysis import Analysis, AnalysisCancelled, AnalysisSettings
 
 log = logging.getLogger(__name__)

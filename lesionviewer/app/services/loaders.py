@@ -20,7 +20,7 @@ from PySide6.QtGui import QImage
 
 from lesionviewer.io.images import (ImageLoadError, LoadedImage, load_image, load_mask,
                                     open_image_file, reference_mask_for)
-from lesionviewer.app.geometry import mask_contours
+from lesionviewer.app.views.geometry import mask_contours
 from lesionviewer.io.hashing import content_hash
 from lesionviewer.io.sidecar import CaseSidecar, load_sidecar
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
                                QLabel, QSlider, QToolButton, QVBoxLayout, QWidget)
 
-from lesionviewer.app.result_summary import DISCLAIMER, ResultSummary
+from lesionviewer.app.views.result_summary import DISCLAIMER, ResultSummary
 from lesionviewer.engine.analysis import Analysis
 from lesionviewer.engine.skintone import MIN_SKIN_PIXELS
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
-from lesionviewer.app.overlays import OUTLINE_WIDTH, REFERENCE_STYLE, SAMPLE_WIDTH
+from lesionviewer.app.views.overlays import OUTLINE_WIDTH, REFERENCE_STYLE, SAMPLE_WIDTH
 
 LEGEND_ORDER = ("contour", "mask", "reference", "samples", "variance")
 LEGEND_LABELS = {
@@ -36,7 +36,7 @@ class LegendEntry:
 
 def legend_entries(settings, shown: dict[str, bool]) -> list[LegendEntry]:
     """The entries for the overlays in ``shown`` (name -> drawn now), in a fixed order, in the
-    pens :class:`~lesionviewer.app.case_view.CaseView` draws them with."""
+    pens :class:`~lesionviewer.app.views.case_view.CaseView` draws them with."""
     make = {
         "contour": lambda: LegendEntry("contour", LEGEND_LABELS["contour"], "line",
                                        settings.contour_colour, OUTLINE_WIDTH),

@@ -1,0 +1,1 @@
+"""lesionviewer app: mask correction: tools, the editor, undo."""

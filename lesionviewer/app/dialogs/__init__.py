@@ -1,0 +1,1 @@
+"""lesionviewer app: dialogs and the self-test window."""

@@ -1,0 +1,1 @@
+"""lesionviewer app: the photo, its overlays, the case list and the side panels."""
