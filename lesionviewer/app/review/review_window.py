@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QScrollArea
 
-from lesionviewer.app.views.case_list import RATER_QUEUE, REVIEW_QUEUE
+from lesionviewer.app.views.case_list import RATER_QUEUE, REVIEW as REVIEW_COLUMN, REVIEW_QUEUE
 from lesionviewer.app.docks import PANEL_MIN_WIDTH
 from lesionviewer.app.views.message_bar import Banner
 from lesionviewer.app.review.rater_overlay import RaterOverlay
@@ -143,6 +143,8 @@ class ReviewWindow(QObject):
     def _on_opened(self, identity) -> None:
         self.panel.set_identity(identity)
         place = "team store" if identity.url.startswith("postgresql") else "this desk"
+        if place == "team store":  # several people's review states: worth a column
+            self.window.case_list.table.setColumnHidden(REVIEW_COLUMN, False)
         self.user_label.setText(f"{identity.user} ({identity.role.value}) · {place}")
         self.user_label.setToolTip(f"Case store: {identity.url}. Every mask and review move "
                                    f"is recorded as {identity.user}.")

@@ -14,8 +14,8 @@ from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelInde
                             QSortFilterProxyModel, Qt, QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QStyle, QTableView, QVBoxLayout,
-                               QWidget)
+                               QHeaderView, QLabel, QLineEdit, QMenu, QStyle, QTableView,
+                               QVBoxLayout, QWidget)
 
 from lesionviewer.app.services.case import Case, CaseStatus
 
@@ -263,11 +263,18 @@ class CaseListPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.Stretch)
         metrics = self.table.fontMetrics()
-        for col, widest in ((STATUS, "analysing 100%"), (GED, "0.000"), (MALIGNANCY, "withheld"),
+        # "analysing 40%" is elided in the middle ("anal…40%"): the name needs the room more
+        for col, widest in ((STATUS, "analysing"), (GED, "0.000"), (MALIGNANCY, "withheld"),
                             (REVIEW, "signed off")):
             text = max((widest, COLUMNS[col]), key=metrics.horizontalAdvance)
             header.resizeSection(col, metrics.horizontalAdvance(text) + 24)
         self.table.setColumnHidden(DISAGREEMENT, True)  # a sort key (the rater queue) only
+        # Every column shown left the name ~0 px beside its thumbnail in the default 350 px dock:
+        # the review state starts hidden (the Review panel and filter show it; a team store
+        # shows the column), and the header's menu shows or hides any column but the name.
+        self.table.setColumnHidden(REVIEW, True)
+        header.setContextMenuPolicy(Qt.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -285,6 +292,19 @@ class CaseListPanel(QWidget):
         for signal in (model.dataChanged, model.modelReset, model.rowsInserted):
             signal.connect(lambda *_: self._summary_timer.start())
         self._update_summary()
+
+    def column_menu(self) -> QMenu:
+        """Checkable actions showing or hiding every column but the name (and the sort key)."""
+        menu = QMenu("Columns", self)
+        for col in (STATUS, GED, MALIGNANCY, REVIEW):
+            action = menu.addAction(COLUMNS[col])
+            action.setCheckable(True)
+            action.setChecked(not self.table.isColumnHidden(col))
+            action.toggled.connect(lambda shown, c=col: self.table.setColumnHidden(c, not shown))
+        return menu
+
+    def _column_menu(self, pos) -> None:
+        self.column_menu().exec(self.table.horizontalHeader().mapToGlobal(pos))
 
     def set_sort(self, label: str) -> None:
         column, order = SORTS[label]
