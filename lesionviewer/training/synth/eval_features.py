@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def cached(cache_dir: Path | None, name: str, key: str, compute):
     arrays = compute()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # two runs may fill one cache
         np.savez(tmp, **arrays)
         tmp.replace(path)
     return arrays

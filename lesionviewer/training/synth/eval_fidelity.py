@@ -69,9 +69,10 @@ def analyse_pairs(analyzer, cases, *, seed: int = 0, cache_dir=None, size: int |
 def fidelity_row(name: str, scored: dict[str, np.ndarray], asked_tones: list[str] | None = None) -> dict:
     row = {"set": name, "n": int(len(scored["dice"])), "dice": round(float(np.mean(scored["dice"])), 4),
            "dice_random_mask": round(float(np.mean(scored["dice_other"])), 4)}
-    if asked_tones and any(asked_tones):
+    if asked_tones and any(t not in ("", "unknown") for t in asked_tones):
         asked = np.array(asked_tones, dtype=str)
-        known = asked != ""
+        known = (asked != "") & (asked != "unknown")  # "unknown" asks for no particular group
         row["tone_agreement"] = round(float(np.mean(scored["tone"][known] == asked[known])), 3)
+        row["tone_asked_n"] = int(known.sum())
         row["tone_measured_unknown"] = round(float(np.mean(scored["tone"][known] == "unknown")), 3)
     return row
