@@ -16,8 +16,8 @@ COMMANDS = {
     "analyze": ("lesionviewer.analyze_cli", "segment images; write masks, maps and JSON"),
     "evaluate": ("lesionviewer.training.evaluate", "measure a model on data with expert masks"),
     "synth": ("lesionviewer.training.synth.generate", "synthesise image-mask pairs from masks with a synthesis model"),
-    "evaluate-synth": ("lesionviewer.training.synth.evaluate", "realism (KID), mask fidelity and real vs real+synthetic label-fraction table of a synthesis model"),
-    "cases": ("lesionviewer.cases_cli", "the case store: import, status, export of reviewed cases"),
+    "evaluate-synth": ("lesionviewer.training.synth.evaluate", "measure a synthesis model: realism, mask fidelity, label-fraction gain"),
+    "cases": ("lesionviewer.cases_cli", "the case store: import, status, export, grant"),
 }
 TRAIN_COMMANDS = {
     "backbone": ("lesionviewer.training.backbone", "the class-conditional DDPM"),
@@ -35,7 +35,11 @@ def _top_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lesionviewer",
         description="Skin-lesion segmentation with a diffusion model. Without a command, opens the app.",
-        epilog="commands: " + ", ".join([*COMMANDS, *(f"train {c}" for c in TRAIN_COMMANDS)]),
+        epilog="commands:\n" + "\n".join(
+            f"  {name:<22}{text}" for name, text in [
+                *((c, h) for c, (_, h) in COMMANDS.items()),
+                *((f"train {c}", h) for c, (_, h) in TRAIN_COMMANDS.items())]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # one command per line
     )
     p.add_argument("--version", action="version", version=f"lesionviewer {__version__}")
     p.add_argument("--selftest", action="store_true",
