@@ -137,3 +137,35 @@ def test_sqlite_keeps_the_name_it_is_given(tmp_path):
         with pytest.raises(PermissionDenied):
             helper.set_state(case.id, ReviewState.IN_REVIEW)
         assert helper.audit(limit=1)[0]["user"] == "helper"
+
+
+def test_a_login_cannot_save_under_another_raters_name_or_rewrite_a_version(team):
+    """Migration 0004: by raw SQL bob can neither add a mask version as alice, nor claim
+    alice moved a case, nor change or remove a version (the store never does either)."""
+    case_id = team["case"]
+    with CaseStore.open(team["bob"]) as bob:
+        saved = bob.save_mask(case_id, h.box(5, 5, 20, 20), None).version
+    with CaseStore.open(team["alice"]) as alice:
+        alice.save_mask(case_id, h.box(6, 6, 20, 20), None)
+    forged = insert(t.mask_versions).values(
+        case_id=case_id, author="alice", created_at=now(), parent_id=None, number=7,
+        width=20, height=20, mask_png=b"\x89PNG", area_px=1, source="edit")
+    _raw(team["bob"], forged)
+    engine = db.make_engine(team["alice"])
+    try:
+        with engine.connect() as conn:
+            authors = conn.execute(select(t.mask_versions.c.author, t.mask_versions.c.number)
+                                   .where(t.mask_versions.c.case_id == case_id)).all()
+    finally:
+        engine.dispose()
+    assert ("bob", 7) in authors and ("alice", 7) not in authors
+    for statement in (update(t.mask_versions).where(t.mask_versions.c.id == saved.id)
+                      .values(area_px=0),
+                      t.mask_versions.delete().where(t.mask_versions.c.id == saved.id)):
+        # the team's grants have no DELETE either; the trigger holds if someone adds one
+        with pytest.raises(DBAPIError, match="never changed|permission denied"):
+            _raw(team["bob"], statement)
+    _raw(team["bob"], update(t.cases).where(t.cases.c.id == case_id)
+         .values(state=ReviewState.CORRECTED.value, state_by="alice"))
+    with CaseStore.open(team["alice"]) as alice:
+        assert alice.get_case(case_id).state_by == "bob"
