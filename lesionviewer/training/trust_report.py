@@ -87,7 +87,9 @@ def malignancy_section(context) -> ReportSection | None:
     ranges = np.array([r.summary.get("malignancy_range") or [np.nan, np.nan] for r in labelled], float)
     rows: dict[str, dict[str, Any]] = {}
     model = _figures(p, y)
-    model["range_width"] = float(np.nanmean(ranges[:, 1] - ranges[:, 0]))
+    widths = ranges[:, 1] - ranges[:, 0]
+    # no range at all (a model without a calibrated range): None, not NaN with a warning
+    model["range_width"] = float(np.nanmean(widths)) if np.isfinite(widths).any() else None
     model["range_coverage"] = _range_coverage(context, labelled)
     model["withheld"] = float(1 - shown.mean())
     rows["model, every case"] = model
