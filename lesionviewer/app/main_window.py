@@ -53,6 +53,8 @@ class MainWindow(WindowTasks, QMainWindow):
         self.threads_left_running = False
 
         self.case_list = CaseListPanel(self.session.cases)
+        if settings.case_list_hidden is not None:
+            self.case_list.set_hidden_column_names(settings.case_list_hidden)
         self.canvas = ImageCanvas()
         self.tools = ToolController(self.canvas, self)
         self.side_panel = SidePanel()

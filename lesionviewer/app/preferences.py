@@ -66,6 +66,8 @@ class AppSettings:
     # folder; never holds a password (that goes to the keyring, see lesionviewer.store.url)
     db_url: str = ""
     user_name: str = ""  # who is recorded on every store write; "" = the OS login
+    # case-list columns the user hid (names from case_list.COLUMNS); None = not chosen yet
+    case_list_hidden: list | None = None
 
     def analysis_settings(self) -> AnalysisSettings:
         """The engine's settings for one analysis (unset fields resolved by the model)."""

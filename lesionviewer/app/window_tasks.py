@@ -175,6 +175,8 @@ class WindowTasks:
             event.ignore()
             return
         self.settings.window_geometry, self.settings.window_state = self.docks.saved()
+        if self.case_list.columns_chosen:
+            self.settings.case_list_hidden = self.case_list.hidden_column_names()
         self._save_settings()
         if getattr(self, "_exporter", None) is not None:
             self._exporter.shutdown(5000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lesionviewer.app.views.case_list import MALIGNANCY, NAME, REVIEW, THUMB_SIZE
+from lesionviewer.app.views.case_list import GED, MALIGNANCY, NAME, REVIEW, THUMB_SIZE
 
 pytestmark = pytest.mark.gui
 
@@ -35,3 +35,15 @@ def test_the_header_menu_shows_and_hides_columns_but_never_the_name(make_window,
     assert not panel.table.isColumnHidden(REVIEW)
     actions["Malig."].setChecked(False)
     assert panel.table.isColumnHidden(MALIGNANCY)
+
+
+def test_the_columns_the_user_chose_come_back_after_a_restart(make_window, qtbot):
+    window = make_window(background=False)
+    actions = {a.text(): a for a in window.case_list.column_menu().actions()}
+    actions["Review"].setChecked(True)
+    actions["GED"].setChecked(False)
+    window.close()
+    again = make_window(background=False)
+    table = again.case_list.table
+    assert not table.isColumnHidden(REVIEW) and table.isColumnHidden(GED)
+    assert not table.isColumnHidden(MALIGNANCY)

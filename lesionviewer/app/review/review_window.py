@@ -143,7 +143,8 @@ class ReviewWindow(QObject):
     def _on_opened(self, identity) -> None:
         self.panel.set_identity(identity)
         place = "team store" if identity.url.startswith("postgresql") else "this desk"
-        if place == "team store":  # several people's review states: worth a column
+        if place == "team store" and not self.window.case_list.columns_chosen:
+            # several people's review states: worth a column, unless the user chose otherwise
             self.window.case_list.table.setColumnHidden(REVIEW_COLUMN, False)
         self.user_label.setText(f"{identity.user} ({identity.role.value}) · {place}")
         self.user_label.setToolTip(f"Case store: {identity.url}. Every mask and review move "

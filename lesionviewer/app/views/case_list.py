@@ -21,6 +21,7 @@ from lesionviewer.app.services.case import Case, CaseStatus
 
 COLUMNS = ("Case", "Status", "GED", "Malig.", "Review", "Raters differ")
 NAME, STATUS, GED, MALIGNANCY, REVIEW, DISAGREEMENT = range(6)
+CHOOSABLE = (STATUS, GED, MALIGNANCY, REVIEW)  # the name always shows; DISAGREEMENT is a sort key
 REVIEW_ORDER = ("new", "analysed", "in review", "corrected", "signed off")  # ReviewState values
 SORT_ROLE = Qt.UserRole + 1
 CASE_ROLE = Qt.UserRole + 2
@@ -273,6 +274,7 @@ class CaseListPanel(QWidget):
         # the review state starts hidden (the Review panel and filter show it; a team store
         # shows the column), and the header's menu shows or hides any column but the name.
         self.table.setColumnHidden(REVIEW, True)
+        self.columns_chosen = False  # the user's own choice, kept in the settings
         header.setContextMenuPolicy(Qt.CustomContextMenu)
         header.customContextMenuRequested.connect(self._column_menu)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
@@ -296,12 +298,25 @@ class CaseListPanel(QWidget):
     def column_menu(self) -> QMenu:
         """Checkable actions showing or hiding every column but the name (and the sort key)."""
         menu = QMenu("Columns", self)
-        for col in (STATUS, GED, MALIGNANCY, REVIEW):
+        for col in CHOOSABLE:
             action = menu.addAction(COLUMNS[col])
             action.setCheckable(True)
             action.setChecked(not self.table.isColumnHidden(col))
-            action.toggled.connect(lambda shown, c=col: self.table.setColumnHidden(c, not shown))
+            action.toggled.connect(lambda shown, c=col: self._choose_column(c, shown))
         return menu
+
+    def _choose_column(self, col: int, shown: bool) -> None:
+        self.table.setColumnHidden(col, not shown)
+        self.columns_chosen = True
+
+    def hidden_column_names(self) -> list[str]:
+        return [COLUMNS[c] for c in CHOOSABLE if self.table.isColumnHidden(c)]
+
+    def set_hidden_column_names(self, names) -> None:
+        """The user's earlier choice (from the settings); unknown names are ignored."""
+        for col in CHOOSABLE:
+            self.table.setColumnHidden(col, COLUMNS[col] in names)
+        self.columns_chosen = True
 
     def _column_menu(self, pos) -> None:
         self.column_menu().exec(self.table.horizontalHeader().mapToGlobal(pos))
