@@ -24,9 +24,8 @@ from lesionviewer.engine.schedule import NoiseSchedule
 from lesionviewer.engine.unet import Label, build_unet
 from lesionviewer.training import data as D
 from lesionviewer.training.cases import read_cases, read_extra_cases
-from lesionviewer.training.common import hardware_description, pick_device, seed_everything
-
-STATE_FILE = "train_state.pt"
+from lesionviewer.training.common import (STATE_FILE, hardware_description, load_training_state, pick_device,
+                                          save_training_state, seed_everything)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,23 +92,15 @@ def run(args: argparse.Namespace) -> int:
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(args.seed)
-    step, elapsed_before, history = 0, 0.0, []
+    step, elapsed_before, history, commands = 0, 0.0, [], []
     state_path = out / STATE_FILE
     if args.resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["rng"])
-        step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
-        history = json.loads(state["history"])
+        step, elapsed_before, history, commands = load_training_state(state_path, model, ema, opt, gen)
         print(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained)", flush=True)
 
     def save(final: bool) -> None:
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                    "rng": gen.get_state(), "step": step, "elapsed_s": elapsed_before + time.time() - start,
-                    "history": json.dumps(history), "commands": json.dumps(commands)}, state_path.with_suffix(".tmp"))
-        state_path.with_suffix(".tmp").replace(state_path)
+        save_training_state(state_path, model, ema, opt, gen, step, elapsed_before + time.time() - start,
+                            history, commands)
         trained = {"steps": step, "minutes": round((elapsed_before + time.time() - start) / 60, 1),
                    "device": str(device), "hardware": hardware_description(device),
                    "torch_threads": torch.get_num_threads(), "train_cases": n_real,
@@ -122,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
         (out / "backbone_history.json").write_text(json.dumps(history) + "\n")
 
     images = D.to_model_range(arrays.images)
-    commands = json.loads(state["commands"]) if args.resume and state_path.is_file() and "commands" in state else []
     commands.append(getattr(args, "command_line", "") or "lesionviewer train backbone (called from Python)")
     start = time.time()
     deadline = start + args.minutes * 60

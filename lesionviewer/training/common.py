@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,3 +37,30 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
+
+
+STATE_FILE = "train_state.pt"  # next to the model; models/*/train_state.pt is gitignored
+
+
+def load_training_state(path: Path, model, ema, opt, gen: torch.Generator) -> tuple[int, float, list, list]:
+    """Put a checkpoint written by :func:`save_training_state` back into the model, its EMA
+    copy, the optimiser and the data generator (tensors only: ``weights_only``, nothing is
+    unpickled). Returns (step, seconds trained, loss history, command lines so far)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    opt.load_state_dict(state["opt"])
+    gen.set_state(state["rng"])
+    # checkpoints from before the command lines were kept have no "commands"
+    return (int(state["step"]), float(state["elapsed_s"]), json.loads(state["history"]),
+            json.loads(state.get("commands", "[]")))
+
+
+def save_training_state(path: Path, model, ema, opt, gen: torch.Generator, step: int,
+                        elapsed_s: float, history: list, commands: list) -> None:
+    """Write what --resume needs, atomically (a temporary file renamed over the old one)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                "rng": gen.get_state(), "step": step, "elapsed_s": elapsed_s,
+                "history": json.dumps(history), "commands": json.dumps(commands)}, tmp)
+    tmp.replace(path)

@@ -22,13 +22,13 @@ from lesionviewer.engine.defaults import default_model_config
 from lesionviewer.engine.schedule import NoiseSchedule
 from lesionviewer.engine.unet import UNetConfig
 from lesionviewer.training import data as D
-from lesionviewer.training.common import hardware_description, pick_device, seed_everything
+from lesionviewer.training.common import (STATE_FILE, hardware_description, load_training_state, pick_device,
+                                          save_training_state, seed_everything)
 from lesionviewer.training.synth.losses import LossWeights, siamese_losses
 from lesionviewer.training.synth.model import (DIAGNOSES, HINT_CHANNELS, KIND, TONES, Conditions, SiameseDenoiser,
                                                synthesis_config)
 from lesionviewer.training.synth.pairs import load_pairs, tone_counts
 
-STATE_FILE = "train_state.pt"
 DEFAULT_INIT = Path(__file__).resolve().parents[3] / "models" / "lesionviewer-ddpm-s96"
 
 
@@ -119,13 +119,7 @@ def run(args: argparse.Namespace) -> int:
     step, elapsed_before, history, commands = 0, 0.0, [], []
     state_path = out / STATE_FILE
     if args.resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["rng"])
-        step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
-        history, commands = json.loads(state["history"]), json.loads(state["commands"])
+        step, elapsed_before, history, commands = load_training_state(state_path, model, ema, opt, gen)
         print(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained)", flush=True)
     commands.append(getattr(args, "command_line", "") or "lesionviewer train synth (called from Python)")
     out.mkdir(parents=True, exist_ok=True)
@@ -133,11 +127,8 @@ def run(args: argparse.Namespace) -> int:
 
     def save(final: bool) -> None:
         minutes = round((elapsed_before + time.time() - start) / 60, 1)
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                    "rng": gen.get_state(), "step": step, "elapsed_s": elapsed_before + time.time() - start,
-                    "history": json.dumps(history), "commands": json.dumps(commands)}, tmp)
-        tmp.replace(state_path)
+        save_training_state(state_path, model, ema, opt, gen, step, elapsed_before + time.time() - start,
+                            history, commands)
         trained = {"steps": step, "planned_steps": args.steps, "minutes": minutes, "device": str(device),
                    "hardware": hardware_description(device), "torch_threads": torch.get_num_threads(),
                    "train_pairs": len(pairs.ids), "split": args.split, "tone_counts": tone_counts(pairs),
