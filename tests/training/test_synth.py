@@ -24,23 +24,12 @@ TINY = ["--init", "none", "--size", "32", "--base-channels", "8", "--hint-channe
 
 
 @pytest.fixture(scope="module")
-def mini_pairs(tmp_path_factory, test_data):
+def mini_pairs(tmp_path_factory, write_test_pairs):
     """Four train pairs (the two test photos and their mirror images) in the shared data format."""
-    root = tmp_path_factory.mktemp("mini-pairs")
-    rows, splits = ["id,source,diagnosis,malignant,label_source"], ["id,split"]
-    for k, (case, flip) in enumerate([(c, f) for f in (None, 1) for c in CASES]):
-        case_id = f"ISIC_{9100000 + k:07d}"
-        image = cv2.imread(str(test_data / f"{case}.jpg"))
-        mask = cv2.imread(str(test_data / f"{case}_mask.png"), cv2.IMREAD_GRAYSCALE)
-        if flip is not None:
-            image, mask = cv2.flip(image, flip), cv2.flip(mask, flip)
-        cv2.imwrite(str(root / f"{case_id}.jpg"), image)
-        cv2.imwrite(str(root / f"{case_id}_mask.png"), mask)
-        rows.append(f"{case_id},test,{'melanoma' if k % 2 else 'nevus'},{k % 2},test")
-        splits.append(f"{case_id},train")
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    (root / "splits.csv").write_text("\n".join(splits) + "\n")
-    return root
+    pairs = [(c, f) for f in (None, 1) for c in CASES]
+    return write_test_pairs(tmp_path_factory.mktemp("mini-pairs"),
+                            [(f"ISIC_{9100000 + k:07d}", case, flip, "train", k % 2)
+                             for k, (case, flip) in enumerate(pairs)])
 
 
 @pytest.fixture(scope="module")

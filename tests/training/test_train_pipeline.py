@@ -17,28 +17,14 @@ CASES = ("ISIC_0000068", "ISIC_0024311")
 
 
 @pytest.fixture(scope="module")
-def mini_dataset(tmp_path_factory, test_data):
+def mini_dataset(tmp_path_factory, write_test_pairs):
     """Six train and two val cases in the shared data format, made from the two test photos
     (originals, mirrored and flipped copies), with one malignant label per split."""
-    root = tmp_path_factory.mktemp("mini-isic")
-    rows, splits = ["id,source,diagnosis,malignant,label_source"], ["id,split"]
-    k = 0
-    for variant, flip in (("", None), ("m", 1), ("f", 0), ("v", None)):
-        for case in CASES:
-            case_id = f"ISIC_{9000000 + k:07d}"
-            image = cv2.imread(str(test_data / f"{case}.jpg"))
-            mask = cv2.imread(str(test_data / f"{case}_mask.png"), cv2.IMREAD_GRAYSCALE)
-            if flip is not None:
-                image, mask = cv2.flip(image, flip), cv2.flip(mask, flip)
-            cv2.imwrite(str(root / f"{case_id}.jpg"), image)
-            cv2.imwrite(str(root / f"{case_id}_mask.png"), mask)
-            malignant = k % 2
-            rows.append(f"{case_id},test,{'melanoma' if malignant else 'nevus'},{malignant},test")
-            splits.append(f"{case_id},{'val' if variant == 'v' else 'train'}")
-            k += 1
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    (root / "splits.csv").write_text("\n".join(splits) + "\n")
-    return root
+    variants = [(variant, flip, case) for variant, flip in (("", None), ("m", 1), ("f", 0), ("v", None))
+                for case in CASES]
+    return write_test_pairs(tmp_path_factory.mktemp("mini-isic"),
+                            [(f"ISIC_{9000000 + k:07d}", case, flip, "val" if variant == "v" else "train", k % 2)
+                             for k, (variant, flip, case) in enumerate(variants)])
 
 
 @pytest.mark.slow
