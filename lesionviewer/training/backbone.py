@@ -24,7 +24,8 @@ from lesionviewer.engine.schedule import NoiseSchedule
 from lesionviewer.engine.unet import Label, build_unet
 from lesionviewer.training import data as D
 from lesionviewer.training.cases import read_cases, read_extra_cases
-from lesionviewer.training.common import (STATE_FILE, hardware_description, load_training_state, pick_device,
+from lesionviewer.training.common import (STATE_FILE, add_resumable_run_arguments, hardware_description,
+                                          load_training_state, pick_device,
                                           save_training_state, seed_everything)
 
 
@@ -45,11 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--null-dropout", type=float, default=0.2)
     p.add_argument("--limit", type=int, help="use only the first N train cases (tests)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    add_resumable_run_arguments(p)
 
 
 def _sample_t(n: int, T: int, gen: torch.Generator) -> torch.Tensor:

@@ -42,6 +42,15 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
 STATE_FILE = "train_state.pt"  # next to the model; models/*/train_state.pt is gitignored
 
 
+def add_resumable_run_arguments(p) -> None:
+    """The options every checkpointed training command shares: device, seed, threads, resume."""
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--resume", action="store_true", help=f"continue from OUT/{STATE_FILE}")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+
+
 def load_training_state(path: Path, model, ema, opt, gen: torch.Generator) -> tuple[int, float, list, list]:
     """Put a checkpoint written by :func:`save_training_state` back into the model, its EMA
     copy, the optimiser and the data generator (tensors only: ``weights_only``, nothing is

@@ -22,7 +22,8 @@ from lesionviewer.engine.defaults import default_model_config
 from lesionviewer.engine.schedule import NoiseSchedule
 from lesionviewer.engine.unet import UNetConfig
 from lesionviewer.training import data as D
-from lesionviewer.training.common import (STATE_FILE, hardware_description, load_training_state, pick_device,
+from lesionviewer.training.common import (STATE_FILE, add_resumable_run_arguments, hardware_description,
+                                          load_training_state, pick_device,
                                           save_training_state, seed_everything)
 from lesionviewer.training.synth.losses import LossWeights, siamese_losses
 from lesionviewer.training.synth.model import (DIAGNOSES, HINT_CHANNELS, KIND, TONES, Conditions, SiameseDenoiser,
@@ -58,11 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-tone", action="store_true", help="do not condition on the ITA skin-tone group")
     p.add_argument("--no-diagnosis", action="store_true", help="do not condition on the diagnosis")
     p.add_argument("--limit", type=int, help="use only the first N cases (tests)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    add_resumable_run_arguments(p)
 
 
 def _base_config(args: argparse.Namespace) -> tuple[dict, dict | None, str]:
